@@ -1,0 +1,168 @@
+"""Settings shared by every environment; the environment modules import this."""
+
+from pathlib import Path
+
+from config.env import env_bool, env_int, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+INSTALLED_APPS = [
+    "user",
+    "mailinglist",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "markdownify",
+    "django_celery_results",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "user.User"
+LOGIN_URL = "user:login"
+LOGIN_REDIRECT_URL = "mailinglist:mailinglist_list"
+LOGOUT_REDIRECT_URL = "user:login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# Sanitising is done with nh3 in mailinglist.markdown, not with markdownify's bleach.
+MARKDOWNIFY = {
+    "default": {
+        "BLEACH": False,
+        "MARKDOWN_EXTENSIONS": ["markdown.extensions.fenced_code", "markdown.extensions.tables"],
+    }
+}
+
+MAIL_APE_FROM_EMAIL = env_str("MAIL_APE_FROM_EMAIL", "mailape@localhost")
+DEFAULT_FROM_EMAIL = MAIL_APE_FROM_EMAIL
+SERVER_EMAIL = MAIL_APE_FROM_EMAIL
+# Scheme, host and (where not the default) port of the links put in e-mails.
+MAILING_LIST_LINK_DOMAIN = env_str("MAILING_LIST_LINK_DOMAIN", "http://localhost:8000")
+# Optional mailto: address offered in List-Unsubscribe beside the https URL.
+MAIL_APE_UNSUBSCRIBE_MAILTO = env_str("MAIL_APE_UNSUBSCRIBE_MAILTO", "")
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_HOST_PORT", 1025)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_HOST_TLS", False)
+EMAIL_TIMEOUT = 30
+
+# A confirmation link is good for a week; an unsubscribe link never expires
+# because old e-mails must keep working.
+MAIL_APE_CONFIRMATION_MAX_AGE = env_int("MAIL_APE_CONFIRMATION_MAX_AGE", 7 * 24 * 3600)
+
+# Delivery pipeline.
+MAIL_APE_BATCH_SIZE = env_int("MAIL_APE_BATCH_SIZE", 200)
+MAIL_APE_DELIVERY_LEASE_SECONDS = env_int("MAIL_APE_DELIVERY_LEASE_SECONDS", 300)
+MAIL_APE_DELIVERY_TASK_SECONDS = env_int("MAIL_APE_DELIVERY_TASK_SECONDS", 60)
+MAIL_APE_DELIVERY_PARALLELISM = env_int("MAIL_APE_DELIVERY_PARALLELISM", 4)
+MAIL_APE_MAX_ATTEMPTS = env_int("MAIL_APE_MAX_ATTEMPTS", 6)
+MAIL_APE_RETRY_BASE_SECONDS = env_int("MAIL_APE_RETRY_BASE_SECONDS", 60)
+MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 60)
+# E-mails per second across every worker; 0 leaves sending unthrottled.
+MAIL_APE_SEND_RATE = env_int("MAIL_APE_SEND_RATE", 0)
+MAIL_APE_RATE_LIMIT_REDIS_URL = env_str("MAIL_APE_RATE_LIMIT_REDIS_URL", "")
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("MAIL_APE_CELERY_QUEUE", "mailape")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+# Longer than the longest task, so a running task is never handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-deliveries": {
+        "task": "mailinglist.tasks.requeue_stalled_deliveries",
+        "schedule": MAIL_APE_SWEEP_SECONDS,
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"user": "60/minute", "anon": "30/minute"},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mail Ape API",
+    "DESCRIPTION": "Mailing lists, subscribers and messages.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,60 @@
+"""Laptop defaults: SQLite, a file-system Celery transport and a local SMTP sink.
+
+Every value can be overridden with the same environment variables production
+reads; setting DJANGO_DB_NAME switches to PostgreSQL.
+"""
+
+from config.common_settings import *  # noqa: F403
+from config.common_settings import BASE_DIR
+from config.env import env_int, env_list, env_str
+
+DEBUG = True
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "development-only-secret-key-not-for-production")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+VAR_DIR = BASE_DIR / "var"
+
+if env_str("DJANGO_DB_NAME", ""):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": env_str("DJANGO_DB_NAME"),
+            "USER": env_str("DJANGO_DB_USER", "postgres"),
+            "PASSWORD": env_str("DJANGO_DB_PASSWORD", ""),
+            "HOST": env_str("DJANGO_DB_HOST", "127.0.0.1"),
+            "PORT": env_int("DJANGO_DB_PORT", 5432),
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "mailape.sqlite3",
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "data_folder_in": str(VAR_DIR / "broker"),
+    "data_folder_out": str(VAR_DIR / "broker"),
+    "processed_folder": str(VAR_DIR / "broker-processed"),
+    "store_processed": False,
+    "visibility_timeout": 3600,
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Throttle counters must be shared by the web server and every worker.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": VAR_DIR / "cache",
+    }
+}
+
+# Read the captured e-mails at /dev/mailbox/ while the run command is up.
+MAIL_APE_DEV_MAILBOX = VAR_DIR / "mailbox"

@@ -1,0 +1,17 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from config.views import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="mailinglist:mailinglist_list"), name="home"),
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("user/", include("user.urls", namespace="user")),
+    path("mailinglist/", include("mailinglist.urls", namespace="mailinglist")),
+]
+
+if settings.DEBUG and getattr(settings, "MAIL_APE_DEV_MAILBOX", None):
+    urlpatterns.append(path("dev/mailbox/", include("mailinglist.dev_mailbox_urls")))

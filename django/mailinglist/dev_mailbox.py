@@ -1,0 +1,56 @@
+"""Development only: read the e-mails the local SMTP sink captured, links and all."""
+
+import mailbox
+from email import policy
+from email.parser import BytesParser
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+
+def _maildir():
+    return mailbox.Maildir(settings.MAIL_APE_DEV_MAILBOX, factory=None, create=True)
+
+
+def _parse(raw):
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def inbox(request):
+    box = _maildir()
+    emails = []
+    for key in box.keys():
+        parsed = _parse(box.get_bytes(key))
+        emails.append(
+            {
+                "key": key,
+                "to": parsed["To"],
+                "subject": parsed["Subject"],
+                "date": parsed["Date"],
+                "received": box.get_message(key).get_date(),
+            }
+        )
+    emails.sort(key=lambda email: email["received"], reverse=True)
+    return render(request, "mailinglist/dev_mailbox.html", {"emails": emails})
+
+
+def show(request, key):
+    box = _maildir()
+    try:
+        parsed = _parse(box.get_bytes(key))
+    except KeyError:
+        raise Http404("No such e-mail.") from None
+    if request.GET.get("part") == "html":
+        html = parsed.get_body(preferencelist=("html",))
+        return HttpResponse(html.get_content() if html else "", content_type="text/html")
+    text = parsed.get_body(preferencelist=("plain",))
+    return render(
+        request,
+        "mailinglist/dev_mailbox_email.html",
+        {
+            "key": key,
+            "headers": parsed.items(),
+            "text": text.get_content() if text else "",
+        },
+    )

@@ -1,0 +1,93 @@
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from mailinglist.models import Message, SubscriberMessage
+from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from user.tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mailing_list():
+    mailing_list = MailingListFactory(name="Banana Facts")
+    SubscriberFactory(mailing_list=mailing_list, email="one@example.com")
+    SubscriberFactory(mailing_list=mailing_list, email="two@example.com")
+    SubscriberFactory(mailing_list=mailing_list, email="waiting@example.com", confirmed=False)
+    SubscriberFactory(mailing_list=mailing_list, email="gone@example.com").unsubscribe()
+    mail.outbox.clear()
+    return mailing_list
+
+
+def test_saving_a_message_delivers_it_once_to_each_confirmed_subscriber(
+    client, mailing_list, django_capture_on_commit_callbacks
+):
+    client.login(username=mailing_list.owner.username, password=PASSWORD)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
+            {"subject": "Ripe", "body": "# Hello\n\n<script>alert(1)</script>", "save": "1"},
+        )
+
+    message = Message.objects.get()
+    assert response.status_code == 302
+    assert response.url == message.get_absolute_url()
+    assert sorted(email.to[0] for email in mail.outbox) == ["one@example.com", "two@example.com"]
+    email = mail.outbox[0]
+    assert email.subject == "Ripe"
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email.extra_headers["List-Unsubscribe"].startswith("<http://testserver/mailinglist/")
+    assert str(mailing_list.pk) in email.extra_headers["List-Id"]
+    html = email.alternatives[0][0]
+    assert "<h1>Hello</h1>" in html
+    assert "<script>" not in html
+    message.refresh_from_db()
+    assert message.status == Message.Status.FINISHED
+    assert message.started is not None and message.finished is not None
+    assert message.delivery_counts()["sent"] == 2
+
+
+def test_preview_shows_the_rendered_message_and_sends_nothing(client, mailing_list):
+    client.login(username=mailing_list.owner.username, password=PASSWORD)
+
+    response = client.post(
+        reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
+        {"subject": "Ripe", "body": "Bananas are **yellow**", "preview": "1"},
+    )
+
+    assert response.status_code == 200
+    assert b"<strong>yellow</strong>" in response.content
+    assert not Message.objects.exists()
+    assert mail.outbox == []
+
+
+def test_rerunning_the_tasks_sends_no_second_copy(mailing_list, django_capture_on_commit_callbacks):
+    from mailinglist.tasks import build_subscriber_messages_for_message, send_subscriber_messages
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message = MessageFactory(mailing_list=mailing_list)
+    assert len(mail.outbox) == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Message.objects.filter(pk=message.pk).update(status=Message.Status.SENDING)
+        build_subscriber_messages_for_message(str(message.pk))
+        send_subscriber_messages(str(message.pk))
+
+    assert len(mail.outbox) == 2
+    assert SubscriberMessage.objects.filter(message=message).count() == 2
+
+
+@pytest.mark.parametrize("subject", ["", "Line one\r\nBcc: victim@example.com", "x" * 141])
+def test_it_rejects_a_bad_subject_with_a_form_error(client, mailing_list, subject):
+    client.login(username=mailing_list.owner.username, password=PASSWORD)
+
+    response = client.post(
+        reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
+        {"subject": subject, "body": "Hello", "save": "1"},
+    )
+
+    assert response.status_code == 200
+    assert b"invalid-feedback" in response.content
+    assert not Message.objects.exists()
