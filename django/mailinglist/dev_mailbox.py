@@ -20,7 +20,7 @@ def _parse(raw):
 def inbox(request):
     box = _maildir()
     emails = []
-    for key in box.keys():
+    for key in box.iterkeys():
         parsed = _parse(box.get_bytes(key))
         emails.append(
             {

@@ -92,9 +92,7 @@ class ListMessageMailer:
     def build(self, subscriber_message):
         subscriber = subscriber_message.subscriber
         subscriber.mailing_list = self.message.mailing_list
-        context = EmailTemplateContext(
-            subscriber, message=self.message, body_html=self.body_html
-        )
+        context = EmailTemplateContext(subscriber, message=self.message, body_html=self.body_html)
         return _email(
             subject=self.message.subject,
             text=self.text_template.render(context),

@@ -1,5 +1,4 @@
 from django import forms
-
 from mailinglist.models import MailingList, Message
 
 

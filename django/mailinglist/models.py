@@ -157,9 +157,6 @@ class Message(models.Model):
     def __str__(self):
         return self.subject
 
-    def get_absolute_url(self):
-        return reverse("mailinglist:view_message", kwargs={"pk": self.pk})
-
     def save(self, *args, **kwargs):
         is_new = self._state.adding
         super().save(*args, **kwargs)
@@ -169,6 +166,9 @@ class Message(models.Model):
             transaction.on_commit(
                 partial(build_subscriber_messages_for_message.delay, str(self.pk))
             )
+
+    def get_absolute_url(self):
+        return reverse("mailinglist:view_message", kwargs={"pk": self.pk})
 
     @property
     def body_html(self):
@@ -185,7 +185,10 @@ class Message(models.Model):
             skipped=Count(
                 "pk",
                 filter=Q(
-                    status__in=[SubscriberMessage.Status.SKIPPED, SubscriberMessage.Status.CANCELLED]
+                    status__in=[
+                        SubscriberMessage.Status.SKIPPED,
+                        SubscriberMessage.Status.CANCELLED,
+                    ]
                 ),
             ),
         )
@@ -295,12 +298,13 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
         table = self.model._meta.db_table
         subscriber_table = Subscriber._meta.db_table
         new_id = (
-            "gen_random_uuid()" if connection.vendor == "postgresql" else "lower(hex(randomblob(16)))"
+            "gen_random_uuid()"
+            if connection.vendor == "postgresql"
+            else "lower(hex(randomblob(16)))"
         )
-        now = self.model._meta.get_field("created").get_db_prep_value(
-            timezone.now(), connection
-        )
+        now = self.model._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
         uuid_param = partial(self.model._meta.pk.get_db_prep_value, connection=connection)
+        # Only table names from model metadata are interpolated; values are parameters.
         sql = f"""
             INSERT INTO {table}
                 (id, message_id, subscriber_id, created, status, attempts, last_error, available_at)
@@ -308,7 +312,7 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
             FROM {subscriber_table} s
             WHERE s.mailing_list_id = %s AND s.confirmed = %s
             ON CONFLICT (message_id, subscriber_id) DO NOTHING
-        """
+        """  # noqa: S608
         params = [
             uuid_param(message.pk),
             now,

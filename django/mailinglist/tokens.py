@@ -10,7 +10,12 @@ import uuid
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.http import base36_to_int, int_to_base36, urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.http import (
+    base36_to_int,
+    int_to_base36,
+    urlsafe_base64_decode,
+    urlsafe_base64_encode,
+)
 
 
 class SubscriberTokenGenerator:
@@ -36,7 +41,9 @@ class SubscriberTokenGenerator:
             made_at = base36_to_int(stamp)
         except ValueError:
             return None
-        subscriber = Subscriber.objects.select_related("mailing_list").filter(pk=subscriber_id).first()
+        subscriber = (
+            Subscriber.objects.select_related("mailing_list").filter(pk=subscriber_id).first()
+        )
         if subscriber is None:
             return None
         secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]

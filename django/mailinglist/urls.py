@@ -14,9 +14,7 @@ urlpatterns = [
         views.SubscribeToMailingListView.as_view(),
         name="subscribe",
     ),
-    path(
-        "<uuid:pk>/thankyou", views.SubscriberThankYouView.as_view(), name="subscriber_thankyou"
-    ),
+    path("<uuid:pk>/thankyou", views.SubscriberThankYouView.as_view(), name="subscriber_thankyou"),
     path(
         "subscribe/confirmation/<str:token>",
         views.ConfirmSubscriptionView.as_view(),

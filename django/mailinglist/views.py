@@ -155,11 +155,11 @@ class CreateMessageView(LoginRequiredMixin, CreateView):
     def form_valid(self, form):
         form.instance.mailing_list = self.mailing_list
         if "preview" in self.request.POST:
-            return self.render_to_response(
-                self.get_context_data(form=form, preview=form.instance)
-            )
+            return self.render_to_response(self.get_context_data(form=form, preview=form.instance))
         self.object = form.save()
-        messages.success(self.request, "Saved. Your message is on its way to every confirmed subscriber.")
+        messages.success(
+            self.request, "Saved. Your message is on its way to every confirmed subscriber."
+        )
         return redirect(self.object)
 
 

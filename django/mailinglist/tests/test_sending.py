@@ -45,7 +45,8 @@ def test_saving_a_message_delivers_it_once_to_each_confirmed_subscriber(
     assert "<script>" not in html
     message.refresh_from_db()
     assert message.status == Message.Status.FINISHED
-    assert message.started is not None and message.finished is not None
+    assert message.started is not None
+    assert message.finished is not None
     assert message.delivery_counts()["sent"] == 2
 
 

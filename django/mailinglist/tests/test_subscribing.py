@@ -27,10 +27,14 @@ def test_it_thanks_the_visitor_and_sends_a_confirmation_naming_the_list(
 ):
     mailing_list = MailingListFactory(name="Banana Facts")
 
-    response = subscribe(client, mailing_list, "ape@example.com", django_capture_on_commit_callbacks)
+    response = subscribe(
+        client, mailing_list, "ape@example.com", django_capture_on_commit_callbacks
+    )
 
     assert response.status_code == 302
-    assert response.url == reverse("mailinglist:subscriber_thankyou", kwargs={"pk": mailing_list.pk})
+    assert response.url == reverse(
+        "mailinglist:subscriber_thankyou", kwargs={"pk": mailing_list.pk}
+    )
     assert "Banana Facts" in client.get(response.url).content.decode()
     [email] = mail.outbox
     assert email.to == ["ape@example.com"]
