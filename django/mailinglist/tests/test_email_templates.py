@@ -1,0 +1,78 @@
+"""What subscribers read: the list's name and links that work from a mail client."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from django.core import mail
+
+from mailinglist import emails
+from mailinglist.models import SubscriberMessage
+from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+LINK_DOMAIN = "https://lists.example.com:8443"
+
+
+@pytest.fixture(autouse=True)
+def _link_domain(settings):
+    settings.MAILING_LIST_LINK_DOMAIN = LINK_DOMAIN
+
+
+def links_in(text):
+    return re.findall(r"""https?://[^\s"'<>]+""", text)
+
+
+def assert_absolute_with_scheme_and_port(links):
+    assert links
+    for link in links:
+        parts = urlsplit(link)
+        assert (parts.scheme, parts.hostname, parts.port) == ("https", "lists.example.com", 8443)
+
+
+def test_the_confirmation_email_names_the_list_and_has_absolute_links():
+    subscriber = SubscriberFactory(
+        confirmed=False, mailing_list=MailingListFactory(name="Banana <Facts>")
+    )
+    mail.outbox.clear()
+
+    emails.send_confirmation_email(subscriber)
+
+    [email] = mail.outbox
+    html = email.alternatives[0][0]
+    assert "Banana <Facts>" in email.subject
+    assert "Banana <Facts>" in email.body
+    assert "Banana &lt;Facts&gt;" in html
+    assert "/mailinglist/subscribe/confirmation/" in email.body
+    assert_absolute_with_scheme_and_port(links_in(email.body))
+    assert_absolute_with_scheme_and_port(links_in(html))
+
+
+def test_a_list_message_names_the_list_and_carries_an_absolute_unsubscribe_link():
+    mailing_list = MailingListFactory(name="Banana Facts")
+    subscriber = SubscriberFactory(mailing_list=mailing_list)
+    message = MessageFactory(mailing_list=mailing_list, body="Hi **there**")
+    row = SubscriberMessage.objects.create(message=message, subscriber=subscriber)
+
+    email = emails.ListMessageMailer(message).build(row)
+
+    html = email.alternatives[0][0]
+    assert "Banana Facts" in email.body
+    assert "Banana Facts" in html
+    assert "<strong>there</strong>" in html
+    assert "/mailinglist/unsubscribe/" in email.body
+    assert_absolute_with_scheme_and_port(links_in(email.body))
+    assert_absolute_with_scheme_and_port(links_in(html))
+    assert email.extra_headers["List-Unsubscribe"] == f"<{links_in(email.body)[-1]}>"
+    assert email.extra_headers["Message-ID"] == f"<{row.pk}@lists.example.com>"
+
+
+def test_the_context_always_provides_subscriber_list_and_unsubscribe_link():
+    subscriber = SubscriberFactory()
+
+    context = emails.EmailTemplateContext(subscriber)
+
+    assert context["subscriber"] == subscriber
+    assert context["mailing_list"] == subscriber.mailing_list
+    assert context["unsubscribe_link"].startswith(f"{LINK_DOMAIN}/mailinglist/unsubscribe/")

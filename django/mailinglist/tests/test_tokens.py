@@ -1,0 +1,96 @@
+import time
+
+import pytest
+
+from mailinglist.tests.factories import SubscriberFactory
+from mailinglist.tokens import confirmation_token_generator, unsubscribe_token_generator
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_fresh_token_names_its_subscriber():
+    subscriber = SubscriberFactory(confirmed=False)
+
+    token = confirmation_token_generator.make_token(subscriber)
+
+    assert confirmation_token_generator.subscriber_for_token(token) == subscriber
+
+
+def test_the_token_does_not_contain_the_primary_key():
+    subscriber = SubscriberFactory(confirmed=False)
+
+    token = confirmation_token_generator.make_token(subscriber)
+
+    assert str(subscriber.pk) not in token
+    assert subscriber.pk.hex not in token
+
+
+@pytest.mark.parametrize("position", [0, 10, 25, -1])
+def test_it_rejects_a_tampered_token(position):
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber)
+    replacement = "A" if token[position] != "A" else "B"
+    tampered = token[:position] + replacement + token[position:][1:]
+
+    assert confirmation_token_generator.subscriber_for_token(tampered) is None
+
+
+@pytest.mark.parametrize("garbage", ["", "...", "abc", "a.b.c", "ü.ö.ä", "x" * 500])
+def test_it_rejects_garbage(garbage):
+    assert confirmation_token_generator.subscriber_for_token(garbage) is None
+
+
+def test_it_rejects_an_expired_confirmation_token(settings):
+    settings.MAIL_APE_CONFIRMATION_MAX_AGE = 3600
+    subscriber = SubscriberFactory(confirmed=False)
+    made_at = time.time() - 3601
+
+    token = confirmation_token_generator.make_token(subscriber, now=made_at)
+
+    assert confirmation_token_generator.subscriber_for_token(token) is None
+    assert confirmation_token_generator.subscriber_for_token(token, now=made_at + 10) == subscriber
+
+
+def test_a_confirmation_token_works_only_once():
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber)
+
+    subscriber.confirm()
+
+    assert confirmation_token_generator.subscriber_for_token(token) is None
+
+
+def test_tokens_are_not_interchangeable_between_purposes():
+    subscriber = SubscriberFactory(confirmed=False)
+
+    assert (
+        unsubscribe_token_generator.subscriber_for_token(
+            confirmation_token_generator.make_token(subscriber)
+        )
+        is None
+    )
+    assert (
+        confirmation_token_generator.subscriber_for_token(
+            unsubscribe_token_generator.make_token(subscriber)
+        )
+        is None
+    )
+
+
+def test_an_unsubscribe_token_keeps_working_after_use():
+    subscriber = SubscriberFactory()
+    token = unsubscribe_token_generator.make_token(subscriber, now=time.time() - 5 * 365 * 86400)
+
+    subscriber.unsubscribe()
+
+    assert unsubscribe_token_generator.subscriber_for_token(token) == subscriber
+
+
+def test_a_token_signed_with_a_rotated_key_still_works(settings):
+    subscriber = SubscriberFactory()
+    token = unsubscribe_token_generator.make_token(subscriber)
+
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a brand new secret key that is long enough to be realistic"
+
+    assert unsubscribe_token_generator.subscriber_for_token(token) == subscriber
