@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 MAIL_PORT ?= 1025
+export MAIL_APE_VAR_DIR ?= $(CURDIR)/django/var
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
@@ -21,7 +22,7 @@ system-packages:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 run: install
-	mkdir -p django/var/broker django/var/broker-processed
+	mkdir -p $(MAIL_APE_VAR_DIR)/broker $(MAIL_APE_VAR_DIR)/broker-processed
 	cd django && python manage.py migrate --noinput
 	cd django && PORT=$(PORT) EMAIL_HOST_PORT=$(MAIL_PORT) \
 	MAILING_LIST_LINK_DOMAIN=$${MAILING_LIST_LINK_DOMAIN:-http://localhost:$(PORT)} \

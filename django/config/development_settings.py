@@ -4,6 +4,8 @@ Every value can be overridden with the same environment variables production
 reads; setting DJANGO_DB_NAME switches to PostgreSQL.
 """
 
+from pathlib import Path
+
 from config.common_settings import *  # noqa: F403
 from config.common_settings import BASE_DIR
 from config.env import env_int, env_list, env_str
@@ -12,7 +14,8 @@ DEBUG = True
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "development-only-secret-key-not-for-production")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
-VAR_DIR = BASE_DIR / "var"
+# Everything the run command writes: database, broker, cache and captured mail.
+VAR_DIR = Path(env_str("MAIL_APE_VAR_DIR", str(BASE_DIR / "var")))
 
 if env_str("DJANGO_DB_NAME", ""):
     DATABASES = {
