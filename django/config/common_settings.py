@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from django.contrib.messages import constants as messages
+
 from config.env import env_bool, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -11,6 +13,7 @@ INSTALLED_APPS = [
     "mailinglist",
     "crispy_forms",
     "crispy_bootstrap5",
+    "bootstrap",
     "markdownify",
     "django_celery_results",
     "rest_framework",
@@ -74,6 +77,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MESSAGE_TAGS = {messages.ERROR: "danger"}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
