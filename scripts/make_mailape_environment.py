@@ -1,0 +1,156 @@
+"""Write /etc/mailape/mailape.env at boot from SSM Parameter Store and instance metadata.
+
+Nothing secret is baked into the image: every instance reads its settings when it
+starts. The parameter path and the instance's role come from instance tags
+(MailApeParameterPath, MailApeRole), which the auto-scaling groups set.
+"""
+
+import argparse
+import grp
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+METADATA_URL = "http://169.254.169.254/latest"
+DEFAULT_PARAMETER_PATH = "/mailape/production"
+REQUIRED = (
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_DB_NAME",
+    "DJANGO_DB_USER",
+    "DJANGO_DB_PASSWORD",
+    "DJANGO_DB_HOST",
+    "MAIL_APE_FROM_EMAIL",
+    "MAILING_LIST_LINK_DOMAIN",
+    "EMAIL_HOST",
+    "MAIL_APE_SQS_QUEUE_URL",
+)
+IMAGE_DEFAULTS = {
+    "DJANGO_SETTINGS_MODULE": "config.production_settings",
+    "DJANGO_DB_PORT": "5432",
+    "DJANGO_LOG_FILE": "/var/log/mailape/mailape.log",
+    "DJANGO_LOG_LEVEL": "INFO",
+    "EMAIL_HOST_PORT": "587",
+    "EMAIL_HOST_TLS": "true",
+    "CELERY_BROKER_URL": "sqs://",
+}
+
+
+class InstanceMetadata:
+    """IMDSv2: every read needs a session token, which blocks SSRF-style reads."""
+
+    def __init__(self, base_url=METADATA_URL, timeout=5):
+        if not base_url.startswith("http://"):
+            raise ValueError(f"instance metadata is plain HTTP, not {base_url!r}")
+        self.base_url = base_url
+        self.timeout = timeout
+        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+            f"{base_url}/api/token",
+            method="PUT",
+            headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            self.token = response.read().decode()
+
+    def get(self, path, default=None):
+        request = urllib.request.Request(  # noqa: S310 (scheme checked in __init__)
+            f"{self.base_url}/meta-data/{path}",
+            headers={"X-aws-ec2-metadata-token": self.token},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return response.read().decode().strip()
+        except urllib.error.HTTPError as error:
+            if error.code == 404 and default is not None:
+                return default
+            raise
+
+
+def read_parameters(ssm, path):
+    parameters = {}
+    paginator = ssm.get_paginator("get_parameters_by_path")
+    for page in paginator.paginate(Path=path, Recursive=False, WithDecryption=True):
+        for parameter in page["Parameters"]:
+            parameters[parameter["Name"].rsplit("/", 1)[-1]] = parameter["Value"]
+    return parameters
+
+
+def environment_file_line(name, value):
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{name} spans several lines, which an environment file cannot hold")
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{name}="{quoted}"\n'
+
+
+def build_environment(parameters, region, local_address):
+    environment = {**IMAGE_DEFAULTS, **parameters, "AWS_DEFAULT_REGION": region}
+    missing = [name for name in REQUIRED if not environment.get(name)]
+    if missing:
+        raise SystemExit(f"Missing SSM parameters: {', '.join(missing)}")
+    if local_address:
+        # The load balancer's health checks name the instance by its private address.
+        hosts = [host for host in environment["DJANGO_ALLOWED_HOSTS"].split(",") if host]
+        environment["DJANGO_ALLOWED_HOSTS"] = ",".join([*hosts, local_address])
+    return environment
+
+
+def write_private_file(path, text, group):
+    temporary = path.with_name(f".{path.name}.new")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(text)
+    if group is not None and os.geteuid() == 0:
+        os.chown(temporary, 0, grp.getgrnam(group).gr_gid)
+    os.replace(temporary, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", type=Path, default=Path("/etc/mailape"))
+    parser.add_argument("--group", default="www-data")
+    parser.add_argument("--metadata-url", default=METADATA_URL)
+    parser.add_argument("--no-metadata", action="store_true", help="off EC2: use the options")
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION"))
+    parser.add_argument("--parameter-path", default=None)
+    parser.add_argument("--role", default=None, choices=["web", "scheduler"])
+    parser.add_argument("--ssm-endpoint-url", default=None)
+    options = parser.parse_args(argv)
+
+    region, parameter_path, role, local_address = (
+        options.region,
+        options.parameter_path,
+        options.role,
+        None,
+    )
+    if not options.no_metadata:
+        metadata = InstanceMetadata(options.metadata_url)
+        region = region or metadata.get("placement/region")
+        parameter_path = parameter_path or metadata.get(
+            "tags/instance/MailApeParameterPath", DEFAULT_PARAMETER_PATH
+        )
+        role = role or metadata.get("tags/instance/MailApeRole", "web")
+        local_address = metadata.get("local-ipv4")
+    if not region:
+        raise SystemExit("No AWS region: run on EC2 or pass --region.")
+
+    ssm = boto3.client("ssm", region_name=region, endpoint_url=options.ssm_endpoint_url)
+    parameters = read_parameters(ssm, (parameter_path or DEFAULT_PARAMETER_PATH).rstrip("/"))
+    environment = build_environment(parameters, region, local_address)
+
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    text = "".join(environment_file_line(name, value) for name, value in environment.items())
+    write_private_file(options.output_dir / "mailape.env", text, options.group)
+    scheduler_marker = options.output_dir / "scheduler"
+    if role == "scheduler":
+        scheduler_marker.touch()
+    else:
+        scheduler_marker.unlink(missing_ok=True)
+    print(f"Wrote {len(environment)} settings for a {role or 'web'} instance", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
