@@ -4,6 +4,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Lower
@@ -11,6 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mailinglist.validators import validate_single_line
+
+CONFIRMATION_RESEND_SECONDS = 600
 
 
 class MailingListQuerySet(models.QuerySet):
@@ -54,8 +57,9 @@ class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):
     def subscribe(self, mailing_list, email):
         """Add email to the list, or ask again for a confirmation that is still missing.
 
-        A confirmed subscriber is left alone, so that a stranger cannot use the
-        form to flood their inbox; the page the visitor sees is the same either way.
+        A confirmed subscriber is left alone, and an unconfirmed one is asked again
+        at most every few minutes, so that a stranger cannot use the form to flood
+        an inbox; the page the visitor sees is the same either way.
         """
         subscriber = self.filter(mailing_list=mailing_list, email__iexact=email).first()
         if subscriber is None:
@@ -100,9 +104,13 @@ class Subscriber(models.Model):
             self.request_confirmation()
 
     def request_confirmation(self):
+        """Queue a confirmation e-mail, unless one was queued in the last few minutes."""
         from mailinglist.tasks import send_confirmation_email_to_subscriber
 
-        transaction.on_commit(partial(send_confirmation_email_to_subscriber.delay, str(self.pk)))
+        if cache.add(f"confirmation-requested:{self.pk}", True, CONFIRMATION_RESEND_SECONDS):
+            transaction.on_commit(
+                partial(send_confirmation_email_to_subscriber.delay, str(self.pk))
+            )
 
     @property
     def status(self):

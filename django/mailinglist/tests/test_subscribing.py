@@ -2,6 +2,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.urls import reverse
 
 from mailinglist.models import Subscriber
@@ -107,3 +108,18 @@ def test_an_unknown_list_answers_404(client):
     )
     assert client.get(url).status_code == 404
     assert client.post(url, {"email": "ape@example.com"}).status_code == 404
+
+
+def test_repeated_subscriptions_send_one_confirmation_every_few_minutes(
+    client, django_capture_on_commit_callbacks
+):
+    mailing_list = MailingListFactory()
+
+    for _ in range(3):
+        subscribe(client, mailing_list, "ape@example.com", django_capture_on_commit_callbacks)
+    assert [email.to for email in mail.outbox] == [["ape@example.com"]]
+
+    subscriber = Subscriber.objects.get(email="ape@example.com")
+    cache.delete(f"confirmation-requested:{subscriber.pk}")
+    subscribe(client, mailing_list, "ape@example.com", django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 2
