@@ -149,19 +149,35 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "mailinglist.api.pagination.LinkHeaderPagination",
+    # Counters live in the default cache, which every web process shares.
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
-    "DEFAULT_THROTTLE_RATES": {"user": "60/minute", "anon": "30/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("MAIL_APE_API_USER_RATE", "60/minute"),
+        "anon": env_str("MAIL_APE_API_ANON_RATE", "30/minute"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mail Ape API",
-    "DESCRIPTION": "Mailing lists, subscribers and messages.",
+    "DESCRIPTION": (
+        "Mailing lists, subscribers and messages. Authenticate with HTTP Basic, a session "
+        "or `Authorization: Token <key>` (create one under /user/tokens). Collections are "
+        "JSON arrays paged with RFC 8288 `Link` headers."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mailinglist.api.schema.document_errors",
+    ],
 }
 
 LOGGING = {

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from mailinglist import views
 
@@ -45,4 +45,5 @@ urlpatterns = [
         views.MessageControlView.as_view(action="cancel"),
         name="cancel_message",
     ),
+    path("api/v1/", include("mailinglist.api.urls")),
 ]

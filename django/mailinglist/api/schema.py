@@ -1,0 +1,60 @@
+"""Documents the error answers every operation can give, so clients can expect them."""
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "`detail` explains a request-wide problem; any other key names a field "
+        "and lists what is wrong with it."
+    ),
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+LINK_HEADER = {
+    "Link": {
+        "description": 'RFC 8288 links to the "first", "prev", "next" and "last" pages.',
+        "schema": {"type": "string"},
+    }
+}
+
+
+def error(description, headers=None):
+    answer = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+COMMON_ERRORS = {
+    "401": error(
+        "No credentials, or wrong ones.",
+        {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    "403": error("Session authentication without a valid CSRF token."),
+    "406": error("The Accept header asks for something other than JSON."),
+    "429": error(
+        "Too many requests; try again after Retry-After seconds.",
+        {"Retry-After": {"schema": {"type": "integer"}}},
+    ),
+}
+
+
+def document_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, path_item in result.get("paths", {}).items():
+        for method, operation in path_item.items():
+            responses = operation["responses"]
+            responses.update(COMMON_ERRORS)
+            if "{" in path:
+                responses["404"] = error("Not found, or not yours.")
+            if method in {"post", "put", "patch"}:
+                responses["400"] = error("Malformed JSON or invalid fields.")
+                responses["415"] = error("The body is not application/json.")
+            if any(parameter["name"] == "page" for parameter in operation.get("parameters", [])):
+                responses["200"]["headers"] = LINK_HEADER
+                responses["400"] = error("page or page_size is not a whole number from 1 up.")
+    return result

@@ -1,0 +1,42 @@
+"""Included by mailinglist.urls under api/v1/, so every name is in the mailinglist namespace."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mailinglist.api import views
+
+urlpatterns = [
+    path(
+        "mailing-list",
+        views.MailingListCreateListView.as_view(),
+        name="api-mailing-list-list",
+    ),
+    path(
+        "mailinglist/<uuid:pk>",
+        views.MailingListRetrieveUpdateDestroyView.as_view(),
+        name="api-mailing-list-detail",
+    ),
+    path(
+        "mailinglist/<uuid:mailing_list_pk>/subscribers",
+        views.SubscriberListCreateView.as_view(),
+        name="api-subscriber-list",
+    ),
+    path(
+        "subscriber/<uuid:pk>",
+        views.SubscriberRetrieveUpdateDestroyView.as_view(),
+        name="api-subscriber-detail",
+    ),
+    path(
+        "mailinglist/<uuid:mailing_list_pk>/messages",
+        views.MessageListCreateView.as_view(),
+        name="api-message-list",
+    ),
+    path("message/<uuid:pk>", views.MessageRetrieveView.as_view(), name="api-message-detail"),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(url_name="mailinglist:api-schema"),
+        name="api-docs",
+    ),
+    re_path(r"", views.unknown_api_path, name="api-unknown"),
+]
