@@ -1,8 +1,15 @@
+import re
+import secrets
 import smtplib
+import time
+from email.utils import formatdate
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
+from django.core.mail.message import sanitize_address
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
@@ -81,17 +88,42 @@ def send_confirmation_email(subscriber):
 
 
 class ListMessageMailer:
-    """Builds the copies of one list message; the Markdown is rendered once, here."""
+    """Builds the copies of one list message.
+
+    The Markdown and both templates are rendered once, for a stand-in recipient
+    whose address, unsubscribe link, Message-ID and Date are placeholders; the
+    MIME message made from them is serialised once too, and each copy only
+    swaps the placeholders for its recipient's values. A template that looks at
+    the subscriber, or an encoding that would split a placeholder, makes every
+    copy go the slower way: rendered and serialised per recipient.
+    """
 
     def __init__(self, message):
         self.message = message
+        self.mailing_list = message.mailing_list
         self.body_html = message.body_html
         self.text_template = get_template("mailinglist/email/message-body.txt")
         self.html_template = get_template("mailinglist/email/message-body.html")
+        self.envelope_from = sanitize_address(
+            settings.MAIL_APE_FROM_EMAIL, settings.DEFAULT_CHARSET
+        )
+        self.shared_copy = SharedCopy.render(self)
+
+    def context(self, subscriber, unsubscribe_link):
+        """The same names EmailTemplateContext provides, for any subscriber-like value."""
+        return {
+            "subscriber": subscriber,
+            "mailing_list": self.mailing_list,
+            "unsubscribe_link": unsubscribe_link,
+            "message": self.message,
+            "body_html": self.body_html,
+        }
 
     def build(self, subscriber_message):
         subscriber = subscriber_message.subscriber
-        subscriber.mailing_list = self.message.mailing_list
+        subscriber.mailing_list = self.mailing_list
+        if self.shared_copy is not None:
+            return self.shared_copy.personalise(subscriber_message)
         context = EmailTemplateContext(subscriber, message=self.message, body_html=self.body_html)
         return _email(
             subject=self.message.subject,
@@ -102,8 +134,160 @@ class ListMessageMailer:
         )
 
 
+class _SubscriberStandIn:
+    """Takes the subscriber's place in a shared rendering and notes any use of it."""
+
+    def __init__(self):
+        self.used = False
+
+    def _note_use(self):
+        self.used = True
+
+    def __getattr__(self, name):
+        self._note_use()
+        raise AttributeError(name)
+
+    def __getitem__(self, key):
+        self._note_use()
+        raise KeyError(key)
+
+    def __str__(self):
+        self._note_use()
+        return ""
+
+    def __bool__(self):
+        self._note_use()
+        return True
+
+
+class SharedCopy:
+    """One serialised copy of a list message with a placeholder for each per-recipient value."""
+
+    def __init__(self, mailer, pieces, fields, text, html, placeholders):
+        self.mailer = mailer
+        self.pieces = pieces
+        self.fields = fields
+        self.text = text
+        self.html = html
+        self.placeholders = placeholders
+
+    @classmethod
+    def render(cls, mailer):
+        """The shared copy, or None when copies must be rendered one by one."""
+        tag = secrets.token_hex(8)
+        placeholders = {
+            "to": f"mailape-recipient-{tag}@placeholder.invalid",
+            "date": f"mailape-date-{tag}",
+            "message_id": f"mailape-message-id-{tag}",
+            "unsubscribe_link": f"mailape-unsubscribe-link-{tag}",
+        }
+        stand_in = _SubscriberStandIn()
+        context = mailer.context(stand_in, placeholders["unsubscribe_link"])
+        text = mailer.text_template.render(context)
+        html = mailer.html_template.render(context)
+        if stand_in.used:
+            return None
+        headers = list_headers(context, placeholders["message_id"])
+        headers["Date"] = placeholders["date"]
+        email = _email(mailer.message.subject, text, html, placeholders["to"], headers)
+        data = email.message().as_bytes(linesep="\r\n")
+        expected = {
+            "to": 1,
+            "date": 1,
+            "message_id": 1,
+            "unsubscribe_link": 1
+            + text.count(placeholders["unsubscribe_link"])
+            + html.count(placeholders["unsubscribe_link"]),
+        }
+        if any(data.count(placeholders[field].encode()) != n for field, n in expected.items()):
+            return None
+        field_for = {value.encode(): field for field, value in placeholders.items()}
+        pattern = re.compile(b"|".join(re.escape(value) for value in field_for))
+        pieces = pattern.split(data)
+        fields = [field_for[match.group()] for match in pattern.finditer(data)]
+        return cls(mailer, pieces, fields, text, html, placeholders)
+
+    def personalise(self, subscriber_message):
+        subscriber = subscriber_message.subscriber
+        address = _header_address(subscriber.email)
+        link = unsubscribe_link(subscriber)
+        values = {
+            "to": address,
+            "date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
+            "message_id": str(subscriber_message.pk),
+            "unsubscribe_link": link,
+        }
+        encoded = {field: value.encode("ascii") for field, value in values.items()}
+        data = [self.pieces[0]]
+        for field, piece in zip(self.fields, self.pieces[1:], strict=True):
+            data += (encoded[field], piece)
+        unsubscribe_placeholder = self.placeholders["unsubscribe_link"]
+        context = {"mailing_list": self.mailer.mailing_list, "unsubscribe_link": link}
+        return PersonalisedEmail(
+            b"".join(data),
+            envelope_from=self.mailer.envelope_from,
+            envelope_to=address,
+            subject=self.mailer.message.subject,
+            text=self.text.replace(unsubscribe_placeholder, link),
+            html=self.html.replace(unsubscribe_placeholder, link),
+            recipient=subscriber.email,
+            headers=list_headers(context, subscriber_message.pk),
+        )
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def _header_address(email):
+    """The address as Django would write it in To and the envelope, without its slow parser."""
+    if _PLAIN_ADDRESS.fullmatch(email):
+        return email
+    return sanitize_address(email, settings.DEFAULT_CHARSET)
+
+
+class PreparedMIMEMessage:
+    """The finished bytes of a copy, in the shape Django's mail backends ask message() for."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def as_bytes(self, unixfrom=False, linesep="\n"):
+        return self.data if linesep == "\r\n" else self.data.replace(b"\r\n", linesep.encode())
+
+    def as_string(self, unixfrom=False, linesep="\n"):
+        return self.as_bytes(linesep=linesep).decode()
+
+    def get_charset(self):
+        return None
+
+
+class PersonalisedEmail(EmailMultiAlternatives):
+    """A copy whose MIME bytes were made from a SharedCopy; every backend sends those bytes."""
+
+    def __init__(self, data, envelope_from, envelope_to, subject, text, html, recipient, headers):
+        super().__init__(
+            subject=subject,
+            body=text,
+            from_email=settings.MAIL_APE_FROM_EMAIL,
+            to=[recipient],
+            headers=headers,
+            alternatives=[(html, "text/html")],
+        )
+        self.data = data
+        self.envelope_from = envelope_from
+        self.envelope_to = envelope_to
+
+    def message(self):
+        return PreparedMIMEMessage(self.data)
+
+
 def smtp_connection():
     return get_connection()
+
+
+class SmtpFailure(NamedTuple):
+    description: str
+    permanent: bool
 
 
 def _describe_refusal(error):
@@ -114,34 +298,48 @@ def _describe_refusal(error):
         code, reply = error.smtp_code, error.smtp_error
     if isinstance(reply, bytes):
         reply = reply.decode("utf-8", "replace")
-    return f"{code} {reply}", 500 <= code < 600
+    return SmtpFailure(f"{code} {reply}", 500 <= code < 600)
 
 
-def send_batch(mailer, subscriber_messages, connection):
-    """Send each copy over one SMTP connection; returns (sent, [(row, error, permanent)]).
+def _send(connection, email):
+    connection.open()
+    if isinstance(email, PersonalisedEmail) and isinstance(connection, SmtpEmailBackend):
+        # Django's backend would parse both addresses again for every copy.
+        connection.connection.sendmail(email.envelope_from, [email.envelope_to], email.data)
+    else:
+        connection.send_messages([email])
 
-    A dropped connection is reopened once; if it drops again straight away the
-    server is down, and the rest of the batch waits for a retry.
+
+def send_each(mailer, subscriber_messages, connection, send_until=None, rate_limiter=None):
+    """Send each copy over one SMTP connection, yielding (row, None) for each the
+    server accepted and (row, SmtpFailure) for each it did not.
+
+    Stops early, leaving the rest untried, once time.monotonic() passes send_until.
+    A dropped connection is reopened and the copy tried again at once; if it
+    drops again straight away the server is down, and the rest of the batch is
+    reported as temporary failures.
     """
-    sent, failed = [], []
-    remaining = list(subscriber_messages)
-    just_reconnected = False
-    while remaining:
-        row = remaining.pop(0)
-        try:
-            connection.open()
-            connection.send_messages([mailer.build(row)])
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-            failed.append((row, *_describe_refusal(error)))
-            just_reconnected = False
-        except OSError as error:
-            connection.close()
-            failed.append((row, f"connection: {error!r}", False))
-            if just_reconnected:
-                failed.extend((other, f"connection: {error!r}", False) for other in remaining)
-                break
-            just_reconnected = True
-        else:
-            sent.append(row)
-            just_reconnected = False
-    return sent, failed
+    rows = iter(subscriber_messages)
+    for row in rows:
+        if send_until is not None and time.monotonic() >= send_until:
+            return
+        if rate_limiter is not None:
+            rate_limiter.acquire()
+        email = mailer.build(row)
+        for reconnected in (False, True):
+            try:
+                _send(connection, email)
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+                yield row, _describe_refusal(error)
+            except OSError as error:
+                connection.close()
+                if not reconnected:
+                    continue
+                failure = SmtpFailure(f"connection: {error!r}", permanent=False)
+                yield row, failure
+                for other in rows:
+                    yield other, failure
+                return
+            else:
+                yield row, None
+            break

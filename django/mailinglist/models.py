@@ -1,3 +1,4 @@
+import math
 import time
 import uuid
 from datetime import timedelta
@@ -138,6 +139,19 @@ class MessageQuerySet(models.QuerySet):
     def usable_by(self, user):
         return self.filter(mailing_list__in=MailingList.objects.usable_by(user))
 
+    def stalled(self, now=None):
+        """Messages still sending that no task has touched for a whole lease.
+
+        A live delivery task claims a batch at least once per lease, so that much
+        silence means its task was lost or its worker died.
+        """
+        lease = timedelta(seconds=settings.MAIL_APE_DELIVERY_LEASE_SECONDS)
+        quiet_since = (now or timezone.now()) - lease
+        return self.filter(status=Message.Status.SENDING).filter(
+            Q(delivery_activity__lt=quiet_since)
+            | Q(delivery_activity__isnull=True, created__lt=quiet_since)
+        )
+
 
 class Message(models.Model):
     class Status(models.TextChoices):
@@ -156,6 +170,9 @@ class Message(models.Model):
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.SENDING, editable=False
     )
+    # When a delivery task was last queued or last claimed a batch: the sweep
+    # re-queues only messages that have gone quiet, not ones being worked on.
+    delivery_activity = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -217,10 +234,11 @@ class Message(models.Model):
     def resume(self):
         resumed = self._change_status([Message.Status.PAUSED], Message.Status.SENDING)
         if resumed:
-            self.queue_delivery()
+            self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
         return resumed
 
     def cancel(self):
+        """Stop the message; a copy already handed to the SMTP server is still recorded as sent."""
         with transaction.atomic():
             cancelled = self._change_status(
                 [Message.Status.SENDING, Message.Status.PAUSED],
@@ -228,14 +246,24 @@ class Message(models.Model):
                 finished=timezone.now(),
             )
             if cancelled:
-                self.subscribermessage_set.filter(status=SubscriberMessage.Status.PENDING).update(
+                self.subscribermessage_set.undelivered().update(
                     status=SubscriberMessage.Status.CANCELLED, available_at=None
                 )
         return cancelled
 
+    def _note_delivery_activity(self):
+        Message.objects.filter(pk=self.pk).update(delivery_activity=timezone.now())
+
+    def queue_fan_out(self):
+        from mailinglist.tasks import build_subscriber_messages_for_message
+
+        self._note_delivery_activity()
+        transaction.on_commit(partial(build_subscriber_messages_for_message.delay, str(self.pk)))
+
     def queue_delivery(self, workers=1):
         from mailinglist.tasks import send_subscriber_messages
 
+        self._note_delivery_activity()
         for _ in range(workers):
             transaction.on_commit(partial(send_subscriber_messages.delay, str(self.pk)))
 
@@ -247,36 +275,76 @@ class Message(models.Model):
         self.refresh_from_db(fields=["started"])
         return created
 
-    def is_sending(self):
-        return Message.objects.filter(pk=self.pk, status=Message.Status.SENDING).exists()
+    def start_delivery(self):
+        """Fan out, then queue as many delivery tasks as the copies can keep busy."""
+        created = self.fan_out()
+        if not self.finish_if_done():
+            batches = math.ceil(created / settings.MAIL_APE_BATCH_SIZE)
+            self.queue_delivery(
+                workers=max(1, min(settings.MAIL_APE_DELIVERY_PARALLELISM, batches))
+            )
+
+    def restart_stalled_delivery(self):
+        """Queue again whatever step a lost task or a dead worker left undone."""
+        if self.started is None:
+            self.queue_fan_out()
+        elif SubscriberMessage.objects.due().filter(message=self).exists():
+            self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
+        else:
+            self.finish_if_done()
 
     def deliver(self, deadline):
-        """Claim and send batches until none is due or time.monotonic() passes deadline.
+        """Claim and send batches until none is due, the owner pauses or cancels, or
+        time.monotonic() passes deadline.
 
-        Returns whether due copies were left for another task.
+        Returns whether it stopped for the deadline, leaving work for another task.
         """
         from mailinglist import emails
+        from mailinglist.ratelimit import send_rate_limiter
 
+        lease = settings.MAIL_APE_DELIVERY_LEASE_SECONDS
+        rate_limiter = send_rate_limiter()
         mailer = None
         connection = emails.smtp_connection()
         try:
-            while self.is_sending():
+            while True:
                 if time.monotonic() >= deadline:
                     return True
+                claimed_at = time.monotonic()
                 rows = SubscriberMessage.objects.claim_batch(
-                    self, settings.MAIL_APE_BATCH_SIZE, settings.MAIL_APE_DELIVERY_LEASE_SECONDS
+                    self, settings.MAIL_APE_BATCH_SIZE, lease
                 )
                 if not rows:
                     break
                 mailer = mailer or emails.ListMessageMailer(self)
-                sent, failed = emails.send_batch(mailer, rows, connection)
-                SubscriberMessage.objects.record_sent(sent)
-                for row, error, permanent in failed:
-                    SubscriberMessage.objects.record_failure(row, error, permanent)
+                # Stop well inside the lease, so that no other worker reclaims a
+                # row while this one may still be sending it.
+                send_until = min(deadline, claimed_at + lease * LEASE_SHARE_FOR_SENDING)
+                self._send_claimed(mailer, rows, connection, send_until, rate_limiter)
         finally:
             connection.close()
         self.finish_if_done()
         return False
+
+    def _send_claimed(self, mailer, rows, connection, send_until, rate_limiter):
+        from mailinglist import emails
+
+        sent, failures, attempted = [], [], set()
+        last_recorded = time.monotonic()
+        for row, failure in emails.send_each(mailer, rows, connection, send_until, rate_limiter):
+            attempted.add(row.pk)
+            if failure is None:
+                sent.append(row)
+            else:
+                failures.append((row, failure))
+            # A worker that dies re-sends what it had not recorded yet; recording
+            # often keeps that to a second's worth of copies.
+            if time.monotonic() - last_recorded >= RECORD_INTERVAL_SECONDS:
+                SubscriberMessage.objects.record_outcomes(sent, failures)
+                sent, failures = [], []
+                last_recorded = time.monotonic()
+        SubscriberMessage.objects.record_outcomes(sent, failures)
+        SubscriberMessage.objects.release([row for row in rows if row.pk not in attempted])
 
     def finish_if_done(self):
         """Mark the message finished once no recipient is waiting; returns whether it is."""
@@ -290,6 +358,10 @@ class Message(models.Model):
         )
         self.refresh_from_db(fields=["status", "finished"])
         return self.status == Message.Status.FINISHED
+
+
+LEASE_SHARE_FOR_SENDING = 0.8
+RECORD_INTERVAL_SECONDS = 1.0
 
 
 class SubscriberMessageQuerySet(models.QuerySet):
@@ -336,46 +408,149 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
     def claim_batch(self, message, size, lease_seconds):
         """Take up to size due rows for this worker alone, leased for lease_seconds.
 
-        Rows locked by another worker's claim are skipped, not waited for; a
-        lease that runs out (its worker died) makes the row due again.
+        Nothing is claimed once the message is paused or cancelled. Rows locked by
+        another worker's claim are skipped, not waited for; a lease that runs out
+        (its worker died) makes the row due again. A row whose subscriber is no
+        longer confirmed is marked skipped instead of being handed out.
         """
         now = timezone.now()
-        with transaction.atomic():
-            ids = list(
-                self.due(now)
-                .filter(message=message, subscriber__confirmed=True)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", flat=True)[:size]
+        noted = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+            delivery_activity=now
+        )
+        if not noted:
+            return []
+        lease_until = now + timedelta(seconds=lease_seconds)
+        if connection.vendor == "postgresql":
+            return self._claim_in_one_statement(message, size, now, lease_until)
+        return self._claim_in_transaction(message, size, now, lease_until)
+
+    def _claim_in_one_statement(self, message, size, now, lease_until):
+        table = self.model._meta.db_table
+        subscriber_table = Subscriber._meta.db_table
+        message_table = Message._meta.db_table
+        Status = SubscriberMessage.Status
+        # Only table names from model metadata are interpolated; values are parameters.
+        sql = f"""
+            WITH due AS MATERIALIZED (
+                SELECT candidate.id
+                FROM {table} candidate
+                WHERE candidate.message_id = %(message)s
+                  AND candidate.status IN (%(pending)s, %(sending)s)
+                  AND candidate.available_at <= %(now)s
+                  AND EXISTS (
+                      SELECT 1 FROM {message_table} m
+                      WHERE m.id = %(message)s AND m.status = %(message_sending)s
+                  )
+                LIMIT %(size)s
+                FOR UPDATE OF candidate SKIP LOCKED
             )
-            if not ids:
+            UPDATE {table} d
+            SET status = CASE WHEN s.confirmed THEN %(sending)s ELSE %(skipped)s END,
+                available_at = CASE WHEN s.confirmed THEN %(lease_until)s END,
+                attempts = d.attempts + CASE WHEN s.confirmed THEN 1 ELSE 0 END,
+                last_attempt = CASE WHEN s.confirmed THEN %(now)s ELSE d.last_attempt END
+            FROM due, {subscriber_table} s
+            WHERE d.id = due.id AND s.id = d.subscriber_id
+            RETURNING d.id, d.attempts, s.confirmed, s.id, s.email
+        """  # noqa: S608
+        params = {
+            "message": message.pk,
+            "pending": Status.PENDING,
+            "sending": Status.SENDING,
+            "skipped": Status.SKIPPED,
+            "message_sending": Message.Status.SENDING,
+            "now": now,
+            "lease_until": lease_until,
+            "size": size,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            claimed = cursor.fetchall()
+        return [
+            self._claimed_row(message, pk, attempts, subscriber_id, email)
+            for pk, attempts, confirmed, subscriber_id, email in claimed
+            if confirmed
+        ]
+
+    def _claim_in_transaction(self, message, size, now, lease_until):
+        with transaction.atomic():
+            if not Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).exists():
                 return []
-            self.filter(pk__in=ids).update(
+            due = list(
+                self.due(now)
+                .filter(message=message)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", "subscriber__confirmed")[:size]
+            )
+            claimed_ids = [pk for pk, confirmed in due if confirmed]
+            self.filter(pk__in=[pk for pk, confirmed in due if not confirmed]).update(
+                status=SubscriberMessage.Status.SKIPPED, available_at=None
+            )
+            self.filter(pk__in=claimed_ids).update(
                 status=SubscriberMessage.Status.SENDING,
-                available_at=now + timedelta(seconds=lease_seconds),
+                available_at=lease_until,
                 attempts=F("attempts") + 1,
                 last_attempt=now,
             )
-        return list(self.filter(pk__in=ids).select_related("subscriber"))
+            claimed = self.filter(pk__in=claimed_ids).values_list(
+                "pk", "attempts", "subscriber_id", "subscriber__email"
+            )
+            return [self._claimed_row(message, *values) for values in claimed]
+
+    def _claimed_row(self, message, pk, attempts, subscriber_id, email):
+        subscriber = Subscriber(
+            id=subscriber_id, email=email, mailing_list=message.mailing_list, confirmed=True
+        )
+        return SubscriberMessage(
+            id=pk,
+            message=message,
+            subscriber=subscriber,
+            status=SubscriberMessage.Status.SENDING,
+            attempts=attempts,
+        )
+
+    def record_outcomes(self, sent, failures):
+        """Record what the SMTP server said: sent rows, and (row, SmtpFailure) pairs."""
+        self.record_sent(sent)
+        for row, failure in failures:
+            self.record_failure(row, failure.description, failure.permanent)
 
     def record_sent(self, rows):
-        self.filter(pk__in=[row.pk for row in rows]).update(
-            status=SubscriberMessage.Status.SENT,
-            sent=timezone.now(),
-            available_at=None,
-            last_error="",
-        )
+        # Whatever happened to a row meanwhile (cancel, unsubscribe), the copy did go out.
+        if rows:
+            self.filter(pk__in=[row.pk for row in rows]).update(
+                status=SubscriberMessage.Status.SENT,
+                sent=timezone.now(),
+                available_at=None,
+                last_error="",
+            )
 
     def record_failure(self, row, error, permanent):
         """Retry a temporary failure later with exponential backoff, up to the attempt limit."""
         if permanent or row.attempts >= settings.MAIL_APE_MAX_ATTEMPTS:
-            status, available_at = SubscriberMessage.Status.FAILED, None
-        else:
-            delay = settings.MAIL_APE_RETRY_BASE_SECONDS * 2 ** (row.attempts - 1)
-            status = SubscriberMessage.Status.PENDING
-            available_at = timezone.now() + timedelta(seconds=delay)
-        self.filter(pk=row.pk).update(
-            status=status, available_at=available_at, last_error=error[:1000]
+            self.filter(pk=row.pk).exclude(status=SubscriberMessage.Status.SENT).update(
+                status=SubscriberMessage.Status.FAILED, available_at=None, last_error=error[:1000]
+            )
+            return
+        delay = settings.MAIL_APE_RETRY_BASE_SECONDS * 2 ** (row.attempts - 1)
+        # Only a row still in this claim goes back to pending: a cancelled or
+        # skipped one stays so.
+        self.filter(pk=row.pk, status=SubscriberMessage.Status.SENDING).update(
+            status=SubscriberMessage.Status.PENDING,
+            available_at=timezone.now() + timedelta(seconds=delay),
+            last_error=error[:1000],
         )
+
+    def release(self, rows):
+        """Hand back claimed rows that were never tried, due at once and with no attempt counted."""
+        if rows:
+            self.filter(
+                pk__in=[row.pk for row in rows], status=SubscriberMessage.Status.SENDING
+            ).update(
+                status=SubscriberMessage.Status.PENDING,
+                available_at=timezone.now(),
+                attempts=F("attempts") - 1,
+            )
 
 
 class SubscriberMessage(models.Model):
@@ -390,7 +565,8 @@ class SubscriberMessage(models.Model):
     UNDELIVERED = [Status.PENDING, Status.SENDING]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    message = models.ForeignKey(Message, on_delete=models.CASCADE)
+    # The unique (message, subscriber) constraint already indexes message first.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, db_index=False)
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE)
     created = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -1,13 +1,11 @@
-import math
 import time
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
+from django.db import InterfaceError, OperationalError
 
 from mailinglist import emails
-from mailinglist.models import Message, Subscriber, SubscriberMessage
+from mailinglist.models import Message, Subscriber
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_backoff_max=600, max_retries=8)
@@ -21,18 +19,20 @@ def send_confirmation_email_to_subscriber(subscriber_id):
         emails.send_confirmation_email(subscriber)
 
 
-@shared_task
+# A dropped database connection is worth a fresh try: Celery closes the broken
+# connection after the task, and rows this attempt had claimed come back when
+# their lease runs out.
+DATABASE_HICCUPS = (OperationalError, InterfaceError)
+
+
+@shared_task(autoretry_for=DATABASE_HICCUPS, retry_backoff=1, max_retries=5)
 def build_subscriber_messages_for_message(message_id):
     message = Message.objects.filter(pk=message_id, status=Message.Status.SENDING).first()
-    if message is None:
-        return
-    created = message.fan_out()
-    if not message.finish_if_done():
-        batches = math.ceil(created / settings.MAIL_APE_BATCH_SIZE)
-        message.queue_delivery(workers=max(1, min(settings.MAIL_APE_DELIVERY_PARALLELISM, batches)))
+    if message is not None:
+        message.start_delivery()
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, autoretry_for=DATABASE_HICCUPS, retry_backoff=1, max_retries=5)
 def send_subscriber_messages(message_id):
     message = Message.objects.select_related("mailing_list").filter(pk=message_id).first()
     if message is None:
@@ -45,12 +45,5 @@ def send_subscriber_messages(message_id):
 @shared_task(ignore_result=True)
 def requeue_stalled_deliveries():
     """Pick up what a lost task or a dead worker left: the database knows what is owed."""
-    fan_out_overdue = timezone.now() - timedelta(seconds=settings.MAIL_APE_SWEEP_SECONDS)
-    for message in Message.objects.filter(status=Message.Status.SENDING):
-        if message.started is None:
-            if message.created < fan_out_overdue:
-                build_subscriber_messages_for_message.delay(str(message.pk))
-        elif SubscriberMessage.objects.due().filter(message=message).exists():
-            message.queue_delivery()
-        else:
-            message.finish_if_done()
+    for message in Message.objects.stalled():
+        message.restart_stalled_delivery()
