@@ -1,0 +1,224 @@
+"""The list owner's flows in a real headless Chromium, from registering to a sent message."""
+
+import os
+import re
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
+from mailinglist.tests.harness import wait_until
+from user.tests.factories import PASSWORD
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    # Tests run as root, where Chromium refuses to start sandboxed.
+    "--no-sandbox",
+    "--disable-gpu",
+    # Without these Chromium reaches out to Google's servers at start-up and stalls offline.
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@pytest.fixture(scope="module")
+def _allow_django_orm_beside_playwright():
+    """Playwright's sync API runs an asyncio event loop in the test thread.
+
+    Django then sees a running loop and refuses ORM calls from that thread with
+    SynchronousOnlyOperation, although the test is synchronous: factories in the tests
+    and the database flush at teardown would fail. No coroutine touches the ORM here,
+    so the check protects nothing. The requests themselves are served by live_server's
+    own thread, where no loop runs and the check stays on.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def chromium(_allow_django_orm_beside_playwright):
+    """Debian's chromium, driven by Playwright (its own browser downloads are not used)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium (make system-packages)"
+        # CI installs chromium, so there its absence is a broken machine, not a reason to skip.
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def block_remote_requests(route):
+    """Only the live server answers: anything remote (a CDN stylesheet) would hang offline."""
+    if urllib.parse.urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+        route.continue_()
+    else:
+        route.abort()
+
+
+@pytest.fixture
+def new_browser_page(chromium):
+    """Open pages in fresh browser contexts, each with its own cookies, like separate people."""
+    contexts = []
+
+    def open_page():
+        context = chromium.new_context()
+        context.set_default_timeout(15_000)
+        context.route("**/*", block_remote_requests)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def browser_page(new_browser_page):
+    return new_browser_page()
+
+
+def confirmation_link(email_message, link_domain):
+    text = email_message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(re.escape(link_domain) + r"/mailinglist/subscribe/confirmation/\S+", text)[0]
+
+
+def test_an_owner_registers_creates_a_list_and_sends_a_message(
+    live_server, smtp_sink, start_celery_worker, browser_page, new_browser_page, tmp_path
+):
+    worker = start_celery_worker(smtp_sink.port, link_domain=live_server.url)
+    owner = browser_page
+
+    owner.goto(live_server.url + "/user/register")
+    expect(owner.get_by_role("heading", name="Create an account")).to_be_visible()
+    owner.get_by_label("Username").fill("koko")
+    owner.get_by_label("Email").fill("koko@example.com")
+    # Crispy marks required fields with "*": "Password" must not also match the confirmation.
+    owner.get_by_role("textbox", name=re.compile(r"^Password\W*$")).fill(
+        "a banana-shaped passphrase"
+    )
+    owner.get_by_label("Password confirmation").fill("a banana-shaped passphrase")
+    owner.get_by_role("button", name="Register").click()
+
+    expect(owner).to_have_url(live_server.url + "/mailinglist/")
+    expect(owner.get_by_role("heading", name="Your mailing lists")).to_be_visible()
+    expect(owner.get_by_text("You have no mailing lists yet")).to_be_visible()
+    expect(owner.get_by_role("button", name="Log out koko")).to_be_visible()
+
+    owner.get_by_role("link", name="New mailing list").click()
+    owner.get_by_label("Name").fill("Banana Facts")
+    owner.get_by_role("button", name="Create").click()
+
+    expect(owner).to_have_url(re.compile(r"/mailinglist/[0-9a-f-]{36}/manage$"))
+    expect(owner.get_by_role("heading", name="Banana Facts")).to_be_visible()
+    expect(owner.get_by_text("No subscribers yet")).to_be_visible()
+    subscribe_link = owner.get_by_text("Public subscribe page:").get_by_role("link")
+    expect(subscribe_link).to_have_text(
+        re.compile(re.escape(live_server.url) + r"/mailinglist/[0-9a-f-]{36}/subscribe$")
+    )
+    manage_url = owner.url
+
+    # A reader, in a browser of their own, subscribes and confirms through the e-mail's link.
+    reader = new_browser_page()
+    reader.goto(subscribe_link.get_attribute("href"))
+    expect(reader.get_by_role("heading", name="Subscribe to Banana Facts")).to_be_visible()
+    reader.get_by_label("Your e-mail address").fill("reader@example.com")
+    reader.get_by_role("button", name="Subscribe").click()
+    expect(reader.get_by_text("Thank you for subscribing to Banana Facts")).to_be_visible()
+    [confirmation] = wait_until(
+        lambda: smtp_sink.received_by("reader@example.com"), message="the confirmation e-mail"
+    )
+    reader.goto(confirmation_link(confirmation, live_server.url))
+    reader.get_by_role("button", name="Confirm my subscription").click()
+    expect(reader.get_by_role("heading", name="You are subscribed to Banana Facts")).to_be_visible()
+    # With no worker running, the message page is sure to open while the message is still
+    # waiting, so the owner watches it finish through the page's polling and reload.
+    worker.stop()
+
+    owner.reload()
+    expect(owner.get_by_text("1 confirmed of 1")).to_be_visible()
+    expect(owner.get_by_role("row", name=re.compile("reader@example.com"))).to_contain_text(
+        "confirmed"
+    )
+
+    owner.get_by_role("link", name="Send new message").click()
+    expect(owner.get_by_role("heading", name="New message to Banana Facts")).to_be_visible()
+    owner.get_by_label("Subject").fill("Ripe today")
+    owner.get_by_label("Body").fill("# Good news\n\nBananas are **yellow**.\n\n- ripe\n- sweet\n")
+    owner.get_by_role("button", name="Preview").click()
+
+    preview = owner.locator("#preview")
+    expect(preview.get_by_role("heading", name="Good news")).to_be_visible()
+    expect(preview.locator("strong")).to_have_text("yellow")
+    expect(preview.get_by_role("listitem")).to_have_text(["ripe", "sweet"])
+    expect(preview).not_to_contain_text("**")
+    # The preview keeps what was typed, so Save sends exactly what was previewed.
+    expect(owner.get_by_label("Subject")).to_have_value("Ripe today")
+    owner.get_by_role("button", name="Save").click()
+
+    expect(owner).to_have_url(re.compile(r"/mailinglist/message/[0-9a-f-]{36}$"))
+    expect(owner.get_by_role("heading", name="Ripe today", exact=True)).to_be_visible()
+    message_body = owner.locator("#message-body")
+    expect(message_body.get_by_role("heading", name="Good news")).to_be_visible()
+    expect(message_body.locator("strong")).to_have_text("yellow")
+    expect(owner.get_by_role("heading", name="Delivery: Sending")).to_be_visible()
+    expect(owner.get_by_text("No recipients yet: the list is being prepared")).to_be_visible()
+
+    start_celery_worker(smtp_sink.port, link_domain=live_server.url)
+    expect(owner.get_by_role("heading", name="Delivery: Finished")).to_be_visible(timeout=60_000)
+    expect(owner.get_by_role("row", name=re.compile("reader@example.com"))).to_contain_text("Sent")
+    expect(owner.get_by_role("progressbar", name="Delivery progress")).to_have_text("100%")
+    owner.screenshot(path=tmp_path / "message-page.png", full_page=True)
+
+    [delivered] = [m for m in smtp_sink.received_by("reader@example.com") if m is not confirmation]
+    assert delivered["Subject"] == "Ripe today"
+
+    owner.get_by_role("link", name="← Banana Facts").click()
+    expect(owner).to_have_url(manage_url)
+    expect(owner.get_by_role("link", name="Ripe today")).to_be_visible()
+
+    owner.get_by_role("button", name="Log out koko").click()
+    expect(owner).to_have_url(live_server.url + "/user/login")
+    expect(owner.get_by_role("link", name="Log in")).to_be_visible()
+    owner.goto(manage_url)
+    expect(owner).to_have_url(re.compile(r"/user/login\?next="))
+
+
+def test_a_message_to_a_list_without_confirmed_subscribers_says_nobody_got_it(
+    live_server, browser_page
+):
+    # Celery runs eagerly here: the message is fanned out and finished before the page loads.
+    mailing_list = MailingListFactory(name="Quiet List")
+    SubscriberFactory(mailing_list=mailing_list, email="pending@example.com", confirmed=False)
+    owner = browser_page
+    owner.goto(live_server.url + mailing_list.get_absolute_url())
+    expect(owner).to_have_url(re.compile(r"/user/login\?next="))
+    owner.get_by_label("Username").fill(mailing_list.owner.username)
+    owner.get_by_label("Password").fill(PASSWORD)
+    owner.get_by_role("button", name="Log in").click()
+    expect(owner.get_by_text("0 confirmed of 1")).to_be_visible()
+
+    owner.get_by_role("link", name="Send new message").click()
+    owner.get_by_label("Subject").fill("Anyone there?")
+    owner.get_by_label("Body").fill("Hello?")
+    owner.get_by_role("button", name="Save").click()
+
+    expect(owner.get_by_role("heading", name="Delivery: Finished")).to_be_visible()
+    expect(owner.get_by_text("the list had no confirmed subscribers")).to_be_visible()
+    expect(owner.get_by_text("No recipients yet")).to_have_count(0)
