@@ -3,6 +3,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -149,17 +150,29 @@ class CreateMessageView(LoginRequiredMixin, CreateView):
         )
         return super().dispatch(request, *args, **kwargs)
 
+    def recipient_count(self):
+        return Subscriber.objects.confirmed_subscribers_for_mailing_list(self.mailing_list).count()
+
     def get_context_data(self, **kwargs):
-        return super().get_context_data(mailing_list=self.mailing_list, **kwargs)
+        return super().get_context_data(
+            mailing_list=self.mailing_list, recipient_count=self.recipient_count(), **kwargs
+        )
 
     def form_valid(self, form):
         form.instance.mailing_list = self.mailing_list
         if "preview" in self.request.POST:
             return self.render_to_response(self.get_context_data(form=form, preview=form.instance))
         self.object = form.save()
-        messages.success(
-            self.request, "Saved. Your message is on its way to every confirmed subscriber."
-        )
+        recipients = self.recipient_count()
+        if recipients:
+            messages.success(
+                self.request,
+                f"Saved. Sending it to {recipients} confirmed subscriber{pluralize(recipients)}.",
+            )
+        else:
+            messages.warning(
+                self.request, "Saved, but the list has no confirmed subscribers, so nobody gets it."
+            )
         return redirect(self.object)
 
 

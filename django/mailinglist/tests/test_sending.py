@@ -92,3 +92,23 @@ def test_it_rejects_a_bad_subject_with_a_form_error(client, mailing_list, subjec
     assert response.status_code == 200
     assert b"invalid-feedback" in response.content
     assert not Message.objects.exists()
+
+
+def test_saving_to_a_list_without_confirmed_subscribers_says_nobody_gets_it(client):
+    mailing_list = MailingListFactory()
+    client.login(username=mailing_list.owner.username, password=PASSWORD)
+
+    response = client.post(
+        reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
+        {"subject": "Echo", "body": "Anyone?", "save": "1"},
+        follow=True,
+    )
+
+    assert b"no confirmed subscribers, so nobody gets it" in response.content
+
+
+def test_an_unknown_page_shows_the_site_not_found_page(client):
+    response = client.get("/mailinglist/00000000-0000-0000-0000-000000000000/subscribe")
+
+    assert response.status_code == 404
+    assert b"Mail Ape" in response.content
