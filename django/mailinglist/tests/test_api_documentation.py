@@ -1,0 +1,40 @@
+import pytest
+import yaml
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_describes_every_route_of_the_api():
+    response = APIClient().get(reverse("mailinglist:api-schema"))
+
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    prefix = "/mailinglist/api/v1/"
+    assert set(schema["paths"]) == {
+        prefix + "mailing-list",
+        prefix + "mailinglist/{id}",
+        prefix + "mailinglist/{mailing_list_pk}/subscribers",
+        prefix + "subscriber/{id}",
+        prefix + "mailinglist/{mailing_list_pk}/messages",
+        prefix + "message/{id}",
+    }
+    assert {"basicAuth", "cookieAuth", "tokenAuth"} <= set(schema["components"]["securitySchemes"])
+
+
+def test_the_interactive_docs_page_loads_the_schema():
+    response = APIClient().get(reverse("mailinglist:api-docs"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "swagger-ui" in page
+    assert reverse("mailinglist:api-schema") in page
+
+
+def test_an_unknown_api_path_answers_json_not_a_web_page():
+    response = APIClient().get("/mailinglist/api/v1/mailinglist/not-a-uuid")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
