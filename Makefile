@@ -35,3 +35,7 @@ lint: install
 
 test: install system-packages lint
 	pytest
+
+.PHONY: deploy-check
+deploy-check: install
+	bash .ci/deploy-check

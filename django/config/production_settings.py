@@ -10,7 +10,6 @@ from config.common_settings import (
     CELERY_TASK_DEFAULT_QUEUE,
     CELERY_TASK_TIME_LIMIT,
     LOGGING,
-    STATIC_ROOT,
 )
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -68,8 +67,6 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 # only its owner can decide that; DJANGO_SECURE_HSTS_PRELOAD turns it on.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
-# Apache serves this directory at /static/; collectstatic fills it when the image is built.
-STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", str(STATIC_ROOT))
 
 LOGGING = {
     **LOGGING,
