@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import path
 
-from user.views import RegisterView
+from user.views import ApiTokenView, RegisterView, RevokeApiTokenView
 
 app_name = "user"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("login", LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout", LogoutView.as_view(), name="logout"),
     path("register", RegisterView.as_view(), name="register"),
+    path("tokens", ApiTokenView.as_view(), name="tokens"),
+    path("tokens/revoke", RevokeApiTokenView.as_view(), name="revoke_token"),
 ]

@@ -1,9 +1,20 @@
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import transaction
 from django.shortcuts import redirect
-from django.views.generic import CreateView
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.generic import CreateView, TemplateView
+from rest_framework.authtoken.models import Token
 
 from user.forms import RegistrationForm
+
+# The key is shown on the next page only; the session holds it for that one request.
+SESSION_FIELD_FOR_NEW_KEY = "user:new_api_key"
 
 
 class RegisterView(CreateView):
@@ -19,3 +30,38 @@ class RegisterView(CreateView):
         user = form.save()
         login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(settings.LOGIN_REDIRECT_URL)
+
+
+@method_decorator(never_cache, name="dispatch")
+class ApiTokenView(LoginRequiredMixin, TemplateView):
+    """Shows the user's API token and makes a new one, replacing any old one, on POST."""
+
+    template_name = "user/tokens.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            token=Token.objects.filter(user=self.request.user).first(),
+            new_key=self.request.session.pop(SESSION_FIELD_FOR_NEW_KEY, None),
+            api_url=self.request.build_absolute_uri(reverse("mailinglist:api-mailing-list-list")),
+            docs_url=self.request.build_absolute_uri(reverse("mailinglist:api-docs")),
+            **kwargs,
+        )
+
+    def post(self, request):
+        with transaction.atomic():
+            # Locking the user row makes two clicks in a row replace, not collide.
+            get_user_model().objects.select_for_update().get(pk=request.user.pk)
+            replaced, _ = Token.objects.filter(user=request.user).delete()
+            token = Token.objects.create(user=request.user)
+        request.session[SESSION_FIELD_FOR_NEW_KEY] = token.key
+        if replaced:
+            messages.info(request, "Your old token no longer works.")
+        return redirect("user:tokens")
+
+
+class RevokeApiTokenView(LoginRequiredMixin, View):
+    def post(self, request):
+        revoked, _ = Token.objects.filter(user=request.user).delete()
+        if revoked:
+            messages.success(request, "Token revoked: requests using it are now refused.")
+        return redirect("user:tokens")
