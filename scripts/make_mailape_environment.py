@@ -9,11 +9,13 @@ import argparse
 import grp
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 METADATA_URL = "http://169.254.169.254/latest"
 DEFAULT_PARAMETER_PATH = "/mailape/production"
@@ -70,6 +72,18 @@ class InstanceMetadata:
             raise
 
 
+def with_retries(action, attempts, pause_seconds):
+    """Right after boot the network, the metadata service or SSM may not answer yet."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except (OSError, BotoCoreError, ClientError) as error:
+            if attempt == attempts:
+                raise
+            print(f"Attempt {attempt} failed ({error}); trying again", file=sys.stderr)
+            time.sleep(pause_seconds)
+
+
 def read_parameters(ssm, path):
     parameters = {}
     paginator = ssm.get_paginator("get_parameters_by_path")
@@ -118,7 +132,10 @@ def main(argv=None):
     parser.add_argument("--parameter-path", default=None)
     parser.add_argument("--role", default=None, choices=["web", "scheduler"])
     parser.add_argument("--ssm-endpoint-url", default=None)
+    parser.add_argument("--attempts", type=int, default=30)
+    parser.add_argument("--retry-seconds", type=float, default=10)
     options = parser.parse_args(argv)
+    retry = {"attempts": options.attempts, "pause_seconds": options.retry_seconds}
 
     region, parameter_path, role, local_address = (
         options.region,
@@ -127,7 +144,7 @@ def main(argv=None):
         None,
     )
     if not options.no_metadata:
-        metadata = InstanceMetadata(options.metadata_url)
+        metadata = with_retries(lambda: InstanceMetadata(options.metadata_url), **retry)
         region = region or metadata.get("placement/region")
         parameter_path = parameter_path or metadata.get(
             "tags/instance/MailApeParameterPath", DEFAULT_PARAMETER_PATH
@@ -138,7 +155,8 @@ def main(argv=None):
         raise SystemExit("No AWS region: run on EC2 or pass --region.")
 
     ssm = boto3.client("ssm", region_name=region, endpoint_url=options.ssm_endpoint_url)
-    parameters = read_parameters(ssm, (parameter_path or DEFAULT_PARAMETER_PATH).rstrip("/"))
+    path = (parameter_path or DEFAULT_PARAMETER_PATH).rstrip("/")
+    parameters = with_retries(lambda: read_parameters(ssm, path), **retry)
     environment = build_environment(parameters, region, local_address)
 
     options.output_dir.mkdir(parents=True, exist_ok=True)
