@@ -214,3 +214,28 @@ def test_the_page_size_is_capped():
 
     assert response.status_code == 200
     assert len(response.json()) == 3
+
+
+def test_a_logged_in_browser_uses_the_api_but_must_show_its_csrf_token_to_write():
+    user = UserFactory()
+    MailingListFactory(owner=user, name="From the browser")
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(user)
+
+    read = browser.get(LISTS)
+    forged = browser.post(LISTS, {"name": "Forged"}, format="json")
+    browser.get(reverse("user:tokens"))
+    written = browser.post(
+        LISTS,
+        {"name": "Mine"},
+        format="json",
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+    )
+
+    assert [item["name"] for item in read.json()] == ["From the browser"]
+    assert forged.status_code == 403
+    assert written.status_code == 201
+    assert sorted(user.mailinglist_set.values_list("name", flat=True)) == [
+        "From the browser",
+        "Mine",
+    ]
