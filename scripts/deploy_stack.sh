@@ -17,11 +17,12 @@ if [[ $# -gt 0 ]]; then
     overrides=(--parameter-overrides "$@")
 fi
 
+# The ${overrides[@]+...} form keeps the empty case working in macOS's bash 3.2 under set -u.
 aws cloudformation deploy \
     --stack-name "${STACK_NAME}" \
     --template-file "${TEMPLATE_FILE}" \
     --capabilities CAPABILITY_IAM \
     --no-fail-on-empty-changeset \
-    "${overrides[@]}"
+    ${overrides[@]+"${overrides[@]}"}
 
 "$(dirname "$0")/describe_stack.sh" "${STACK_NAME}"
