@@ -38,3 +38,10 @@ def test_an_unknown_api_path_answers_json_not_a_web_page():
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+def test_the_docs_page_needs_nothing_from_the_internet():
+    page = APIClient().get(reverse("mailinglist:api-docs")).content.decode()
+
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn." not in page
