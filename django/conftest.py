@@ -1,13 +1,15 @@
+import os
+
 import pytest
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings, request):
-    """Each test gets its own cache namespace so throttle counters never leak between tests."""
+    """Each test of each run gets its own cache namespace, so counters never leak between them."""
     settings.CACHES = {
         **settings.CACHES,
         "default": {
             **settings.CACHES["default"],
-            "KEY_PREFIX": f"mailape-test-{request.node.nodeid}",
+            "KEY_PREFIX": f"mailape-test-{os.getpid()}-{request.node.nodeid}",
         },
     }

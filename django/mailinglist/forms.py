@@ -1,4 +1,5 @@
 from django import forms
+
 from mailinglist.models import MailingList, Message
 
 

@@ -1,5 +1,7 @@
-from django.contrib.auth.forms import UserCreationForm
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
+from user.login_limits import is_locked_out
 from user.models import User
 
 
@@ -7,3 +9,13 @@ class RegistrationForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class LoginForm(AuthenticationForm):
+    def clean(self):
+        if is_locked_out(self.cleaned_data.get("username")):
+            raise forms.ValidationError(
+                "Too many failed logins for this username. Try again in 15 minutes.",
+                code="locked_out",
+            )
+        return super().clean()

@@ -1,12 +1,17 @@
 from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import path
 
+from user.forms import LoginForm
 from user.views import ApiTokenView, RegisterView, RevokeApiTokenView
 
 app_name = "user"
 
 urlpatterns = [
-    path("login", LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login",
+        LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
+        name="login",
+    ),
     path("logout", LogoutView.as_view(), name="logout"),
     path("register", RegisterView.as_view(), name="register"),
     path("tokens", ApiTokenView.as_view(), name="tokens"),
