@@ -260,12 +260,18 @@ class Message(models.Model):
         self._note_delivery_activity()
         transaction.on_commit(partial(build_subscriber_messages_for_message.delay, str(self.pk)))
 
-    def queue_delivery(self, workers=1):
+    def queue_delivery(self, workers=1, countdown=None):
         from mailinglist.tasks import send_subscriber_messages
 
         self._note_delivery_activity()
         for _ in range(workers):
-            transaction.on_commit(partial(send_subscriber_messages.delay, str(self.pk)))
+            transaction.on_commit(
+                partial(
+                    send_subscriber_messages.apply_async,
+                    (str(self.pk),),
+                    countdown=countdown or None,
+                )
+            )
 
     def fan_out(self):
         """Create one pending delivery row per confirmed subscriber; safe to repeat."""
@@ -297,7 +303,9 @@ class Message(models.Model):
         """Claim and send batches until none is due, the owner pauses or cancels, or
         time.monotonic() passes deadline.
 
-        Returns whether it stopped for the deadline, leaving work for another task.
+        Returns in how many seconds another task should carry on: 0 when the
+        deadline cut this one short, the wait for the next retry or lease expiry
+        when only those are left, None when nothing is.
         """
         from mailinglist import emails
         from mailinglist.ratelimit import send_rate_limiter
@@ -309,7 +317,7 @@ class Message(models.Model):
         try:
             while True:
                 if time.monotonic() >= deadline:
-                    return True
+                    return 0
                 claimed_at = time.monotonic()
                 rows = SubscriberMessage.objects.claim_batch(
                     self, settings.MAIL_APE_BATCH_SIZE, lease
@@ -323,8 +331,19 @@ class Message(models.Model):
                 self._send_claimed(mailer, rows, connection, send_until, rate_limiter)
         finally:
             connection.close()
-        self.finish_if_done()
-        return False
+        if self.finish_if_done() or self.status != Message.Status.SENDING:
+            return None
+        return self.seconds_until_next_due()
+
+    def seconds_until_next_due(self):
+        """How long until a retry falls due or a lease runs out; None if no copy waits."""
+        next_due = self.subscribermessage_set.undelivered().aggregate(
+            next_due=models.Min("available_at")
+        )["next_due"]
+        if next_due is None:
+            return None
+        wait = (next_due - timezone.now()).total_seconds()
+        return min(max(wait, 0), LONGEST_COUNTDOWN_SECONDS)
 
     def _send_claimed(self, mailer, rows, connection, send_until, rate_limiter):
         from mailinglist import emails
@@ -361,6 +380,9 @@ class Message(models.Model):
 
 
 LEASE_SHARE_FOR_SENDING = 0.8
+# A task waiting for its countdown sits unacknowledged in the broker; it must
+# start well before the broker's visibility timeout hands it out a second time.
+LONGEST_COUNTDOWN_SECONDS = 600
 RECORD_INTERVAL_SECONDS = 1.0
 
 

@@ -38,7 +38,7 @@ return tostring(wait)
 class SharedSendRateLimiter:
     """A token bucket of rate tokens a second, shared through the Redis at redis_url."""
 
-    def __init__(self, rate, redis_url, key="mailape:send-rate"):
+    def __init__(self, rate, redis_url, key):
         if rate <= 0:
             raise ValueError("A rate limiter needs a rate above zero.")
         self.rate = rate
@@ -68,4 +68,7 @@ def send_rate_limiter():
         raise ImproperlyConfigured(
             "MAIL_APE_SEND_RATE needs MAIL_APE_RATE_LIMIT_REDIS_URL (or a Redis Celery broker)."
         )
-    return SharedSendRateLimiter(rate, redis_url)
+    # Workers of one deployment share a queue name, and so a bucket.
+    return SharedSendRateLimiter(
+        rate, redis_url, key=f"mailape:send-rate:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+    )

@@ -32,14 +32,19 @@ def build_subscriber_messages_for_message(message_id):
         message.start_delivery()
 
 
-@shared_task(ignore_result=True, autoretry_for=DATABASE_HICCUPS, retry_backoff=1, max_retries=5)
-def send_subscriber_messages(message_id):
+@shared_task(
+    bind=True, ignore_result=True, autoretry_for=DATABASE_HICCUPS, retry_backoff=1, max_retries=5
+)
+def send_subscriber_messages(self, message_id):
     message = Message.objects.select_related("mailing_list").filter(pk=message_id).first()
     if message is None:
         return
     deadline = time.monotonic() + settings.MAIL_APE_DELIVERY_TASK_SECONDS
-    if message.deliver(deadline):
-        message.queue_delivery()
+    carry_on_in = message.deliver(deadline)
+    # An eager run ignores countdowns, so waiting for a retry would spin; the
+    # sweep picks those up instead.
+    if carry_on_in == 0 or (carry_on_in is not None and not self.request.is_eager):
+        message.queue_delivery(countdown=carry_on_in)
 
 
 @shared_task(ignore_result=True)

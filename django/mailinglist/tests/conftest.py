@@ -1,7 +1,12 @@
 import pytest
 
 from config import celery_app
-from mailinglist.tests.harness import CeleryWorker, SmtpSink, worker_environment
+from mailinglist.tests.harness import (
+    CeleryWorker,
+    RedisServer,
+    SmtpSink,
+    worker_environment,
+)
 
 
 @pytest.fixture
@@ -36,3 +41,25 @@ def start_celery_worker(transactional_db, celery_tasks_to_broker, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of this test's own, for tests that kill it; never the machine's."""
+    server = RedisServer(tmp_path / "redis.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def celery_app_on_broker(celery_tasks_to_broker):
+    """Point this process's Celery app at another broker URL until the test ends."""
+    original_url = celery_app.conf.broker_url
+
+    def use(url):
+        celery_app.conf.broker_url = url
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    yield use
+    use(original_url)

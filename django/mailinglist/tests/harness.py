@@ -164,3 +164,46 @@ class CeleryWorker:
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
+
+
+class RedisServer:
+    """A private redis-server on a free port, which a test may kill and start again."""
+
+    def __init__(self, log_path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = log_path
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def answers():
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return True
+            return False
+
+        wait_until(answers, timeout=10, interval=0.05, message="redis-server to listen")
+        return self
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    stop = kill
