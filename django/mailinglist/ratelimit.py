@@ -12,8 +12,9 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-# The bucket holds at most one second of sending, refilled continuously; times
-# come from the Redis server, so workers' clocks need not agree.
+# The bucket holds at most a tenth of a second of sending, so an idle spell
+# allows no more than a small burst; times come from the Redis server, so
+# workers' clocks need not agree.
 BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -42,7 +43,7 @@ class SharedSendRateLimiter:
         if rate <= 0:
             raise ValueError("A rate limiter needs a rate above zero.")
         self.rate = rate
-        self.capacity = max(1, rate)
+        self.capacity = max(1, rate / 10)
         self.key = key
         self.client = redis.Redis.from_url(redis_url)
         self.take_token = self.client.register_script(BUCKET_LUA)
