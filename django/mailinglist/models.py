@@ -173,6 +173,9 @@ class Message(models.Model):
     # When a delivery task was last queued or last claimed a batch: the sweep
     # re-queues only messages that have gone quiet, not ones being worked on.
     delivery_activity = models.DateTimeField(null=True, blank=True, editable=False)
+    # When every confirmed subscriber had a delivery row: until then the message
+    # cannot be finished, even if every row made so far has been sent.
+    fanned_out = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -273,26 +276,43 @@ class Message(models.Model):
                 )
             )
 
-    def fan_out(self):
-        """Create one pending delivery row per confirmed subscriber; safe to repeat."""
+    def fan_out(self, on_rows_created=None):
+        """Create one pending delivery row per confirmed subscriber; safe to repeat.
+
+        Rows are made in two steps, each committed and then reported to
+        on_rows_created(count): those of the first FAN_OUT_HEAD subscribers, then
+        the rest, so that a long list starts sending while most rows are made.
+        """
+        head, last_subscriber_id = self._create_delivery_rows(limit=FAN_OUT_HEAD)
+        if on_rows_created and head:
+            on_rows_created(head)
+        # A head cut short by existing rows (a re-run) says nothing of where it ended.
+        after = last_subscriber_id if head == FAN_OUT_HEAD else None
+        rest, _ = self._create_delivery_rows(after=after)
+        if on_rows_created and rest:
+            on_rows_created(rest)
+        Message.objects.filter(pk=self.pk).update(fanned_out=timezone.now())
+        self.refresh_from_db(fields=["started", "fanned_out"])
+        return head + rest
+
+    def _create_delivery_rows(self, **chunk):
         with transaction.atomic():
-            created = SubscriberMessage.objects.create_from_message(self)
+            created = SubscriberMessage.objects.create_from_message(self, **chunk)
             Message.objects.filter(pk=self.pk, started__isnull=True).update(started=timezone.now())
-        self.refresh_from_db(fields=["started"])
         return created
 
     def start_delivery(self):
-        """Fan out, then queue as many delivery tasks as the copies can keep busy."""
-        created = self.fan_out()
-        if not self.finish_if_done():
-            batches = math.ceil(created / settings.MAIL_APE_BATCH_SIZE)
-            self.queue_delivery(
-                workers=max(1, min(settings.MAIL_APE_DELIVERY_PARALLELISM, batches))
-            )
+        """Fan out, queueing delivery tasks for each step of rows as soon as it is committed."""
+        self.fan_out(on_rows_created=self._queue_delivery_for)
+        self.finish_if_done()
+
+    def _queue_delivery_for(self, rows):
+        batches = math.ceil(rows / settings.MAIL_APE_BATCH_SIZE)
+        self.queue_delivery(workers=max(1, min(settings.MAIL_APE_DELIVERY_PARALLELISM, batches)))
 
     def restart_stalled_delivery(self):
         """Queue again whatever step a lost task or a dead worker left undone."""
-        if self.started is None:
+        if self.fanned_out is None:
             self.queue_fan_out()
         elif SubscriberMessage.objects.due().filter(message=self).exists():
             self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
@@ -371,7 +391,7 @@ class Message(models.Model):
             message=OuterRef("pk"), status__in=SubscriberMessage.UNDELIVERED
         )
         Message.objects.filter(
-            pk=self.pk, status=Message.Status.SENDING, started__isnull=False
+            pk=self.pk, status=Message.Status.SENDING, fanned_out__isnull=False
         ).exclude(Exists(undelivered)).update(
             status=Message.Status.FINISHED, finished=timezone.now()
         )
@@ -379,6 +399,9 @@ class Message(models.Model):
         return self.status == Message.Status.FINISHED
 
 
+# About a second of sending: small enough to commit at once, large enough to keep
+# the workers busy while the rest of a long list's rows are made.
+FAN_OUT_HEAD = 5000
 LEASE_SHARE_FOR_SENDING = 0.8
 # A task waiting for its countdown sits unacknowledged in the broker; it must
 # start well before the broker's visibility timeout hands it out a second time.
@@ -395,8 +418,13 @@ class SubscriberMessageQuerySet(models.QuerySet):
 
 
 class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQuerySet)):
-    def create_from_message(self, message):
-        """One INSERT … SELECT for the whole list; rows that exist already are kept."""
+    def create_from_message(self, message, limit=None, after=None):
+        """One INSERT … SELECT for the list's confirmed subscribers; rows that exist are kept.
+
+        With limit, only for the first limit subscribers by id (after the id after,
+        if given). Returns how many rows were made and, with limit, the highest
+        subscriber id among them.
+        """
         table = self.model._meta.db_table
         subscriber_table = Subscriber._meta.db_table
         new_id = (
@@ -406,15 +434,6 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
         )
         now = self.model._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
         uuid_param = partial(self.model._meta.pk.get_db_prep_value, connection=connection)
-        # Only table names from model metadata are interpolated; values are parameters.
-        sql = f"""
-            INSERT INTO {table}
-                (id, message_id, subscriber_id, created, status, attempts, last_error, available_at)
-            SELECT {new_id}, %s, s.id, %s, %s, 0, '', %s
-            FROM {subscriber_table} s
-            WHERE s.mailing_list_id = %s AND s.confirmed = %s
-            ON CONFLICT (message_id, subscriber_id) DO NOTHING
-        """  # noqa: S608
         params = [
             uuid_param(message.pk),
             now,
@@ -423,9 +442,31 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
             uuid_param(message.mailing_list_id),
             True,
         ]
+        after_condition = order_and_limit = returning = ""
+        if after is not None:
+            after_condition = "AND s.id > %s"
+            params.append(after)
+        if limit is not None:
+            order_and_limit, returning = "ORDER BY s.id LIMIT %s", "RETURNING subscriber_id"
+            params.append(limit)
+        # Only table names from model metadata and fixed clauses are interpolated;
+        # values are parameters.
+        sql = f"""
+            INSERT INTO {table}
+                (id, message_id, subscriber_id, created, status, attempts, last_error, available_at)
+            SELECT {new_id}, %s, s.id, %s, %s, 0, '', %s
+            FROM {subscriber_table} s
+            WHERE s.mailing_list_id = %s AND s.confirmed = %s {after_condition}
+            {order_and_limit}
+            ON CONFLICT (message_id, subscriber_id) DO NOTHING
+            {returning}
+        """  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.rowcount
+            if limit is None:
+                return cursor.rowcount, None
+            created_for = [subscriber_id for (subscriber_id,) in cursor.fetchall()]
+        return len(created_for), max(created_for, default=None)
 
     def claim_batch(self, message, size, lease_seconds):
         """Take up to size due rows for this worker alone, leased for lease_seconds.

@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from mailinglist import emails, ratelimit
+from mailinglist import emails, models, ratelimit
 from mailinglist.models import Message, SubscriberMessage
 from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
 
@@ -43,6 +43,25 @@ def test_the_fan_out_is_one_row_per_confirmed_subscriber_and_safe_to_repeat(mess
     assert message.fan_out() == 0
     assert message.subscribermessage_set.count() == 5
     assert message.started is not None
+
+
+def test_a_long_list_is_fanned_out_head_first_and_finishes_only_when_fanned_out(monkeypatch):
+    monkeypatch.setattr(models, "FAN_OUT_HEAD", 2)
+    mailing_list = MailingListFactory()
+    for _ in range(5):
+        SubscriberFactory(mailing_list=mailing_list)
+    message = MessageFactory(mailing_list=mailing_list)
+    steps = []
+
+    assert message.fan_out(on_rows_created=steps.append) == 5
+
+    assert steps == [2, 3]
+    assert message.subscribermessage_set.count() == 5
+    assert message.fanned_out >= message.started
+    assert message.fan_out(on_rows_created=steps.append) == 0
+    Message.objects.filter(pk=message.pk).update(fanned_out=None)
+    message.subscribermessage_set.update(status=SubscriberMessage.Status.SENT)
+    assert message.finish_if_done() is False
 
 
 def test_each_copy_patched_from_the_shared_one_matches_a_copy_rendered_alone(message):
