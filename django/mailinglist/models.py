@@ -561,16 +561,20 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
             return [self._claimed_row(message, *values) for values in claimed]
 
     def _claimed_row(self, message, pk, attempts, subscriber_id, email):
-        subscriber = Subscriber(
-            id=subscriber_id, email=email, mailing_list=message.mailing_list, confirmed=True
+        # from_db builds instances from known values, several times faster than keywords.
+        subscriber = Subscriber.from_db(
+            self.db,
+            ["id", "email", "confirmed", "mailing_list_id"],
+            [subscriber_id, email, True, message.mailing_list_id],
         )
-        return SubscriberMessage(
-            id=pk,
-            message=message,
-            subscriber=subscriber,
-            status=SubscriberMessage.Status.SENDING,
-            attempts=attempts,
+        row = self.model.from_db(
+            self.db,
+            ["id", "message_id", "subscriber_id", "status", "attempts"],
+            [pk, message.pk, subscriber_id, SubscriberMessage.Status.SENDING, attempts],
         )
+        row.message = message
+        row.subscriber = subscriber
+        return row
 
     def record_outcomes(self, sent, failures):
         """Record what the SMTP server said: sent rows, and (row, SmtpFailure) pairs."""
