@@ -117,7 +117,12 @@ class SmtpSink:
                     watch.update(self.count, now)
 
     def watch(self, expected):
-        """Times of the first and of the expected-th copy from now on."""
+        """Times of the first and of the expected-th copy from now on, once the sink is quiet."""
+        settled_count, settled_since = self.count, time.monotonic()
+        while time.monotonic() - settled_since < 0.5:
+            time.sleep(0.05)
+            if self.count != settled_count:
+                settled_count, settled_since = self.count, time.monotonic()
         with self._lock:
             watch = SinkWatch(self.count, expected)
             self._watches.append(watch)
@@ -283,7 +288,7 @@ def measure_ceiling(sink, count, connections):
     return count / (watch.done_at - started)
 
 
-def measure_book(sink, worker_env, count, concurrency, log_dir):
+def measure_book(sink, worker_env, count, concurrency, log_dir, redis_client, queue):
     import bench_tasks
 
     from mailinglist.models import Message
@@ -306,6 +311,7 @@ def measure_book(sink, worker_env, count, concurrency, log_dir):
         }
     finally:
         worker.stop()
+        redis_client.delete(queue)
 
 
 def measure_mail_ape(sink, worker_env, count, concurrency, log_dir, redis_client, counter_key):
@@ -442,7 +448,9 @@ def main():
                 f"(smtplib, pre-serialised, {cores} connections in {cores} processes)",
                 flush=True,
             )
-        book = measure_book(sink, worker_env, args.book_size, args.concurrency, log_dir)
+        book = measure_book(
+            sink, worker_env, args.book_size, args.concurrency, log_dir, redis_client, queue
+        )
         print(
             f"book      N={args.book_size:>9,}: {book['rate']:>9,.0f} e-mails/s "
             f"({book['seconds']:.1f} s; one INSERT, one task and one SMTP connection per "
