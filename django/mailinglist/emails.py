@@ -20,9 +20,12 @@ def absolute_url(path):
     return settings.MAILING_LIST_LINK_DOMAIN.rstrip("/") + path
 
 
-def unsubscribe_link(subscriber):
-    token = unsubscribe_token_generator.make_token(subscriber)
+def _unsubscribe_url(token):
     return absolute_url(reverse("mailinglist:unsubscribe", kwargs={"token": token}))
+
+
+def unsubscribe_link(subscriber):
+    return _unsubscribe_url(unsubscribe_token_generator.make_token(subscriber))
 
 
 def confirmation_link(subscriber):
@@ -163,8 +166,9 @@ class _SubscriberStandIn:
 class SharedCopy:
     """One serialised copy of a list message with a placeholder for each per-recipient value."""
 
-    def __init__(self, mailer, pieces, fields, text, html, placeholders):
+    def __init__(self, mailer, pieces, fields, text, html, placeholders, link_around_token):
         self.mailer = mailer
+        self.link_around_token = link_around_token
         self.pieces = pieces
         self.fields = fields
         self.text = text
@@ -201,16 +205,20 @@ class SharedCopy:
         }
         if any(data.count(placeholders[field].encode()) != n for field, n in expected.items()):
             return None
+        # Tokens are URL-safe, so the path is reversed once and each token put in it.
+        token_placeholder = f"mailape-token-{tag}"
+        link_prefix, link_suffix = _unsubscribe_url(token_placeholder).split(token_placeholder)
         field_for = {value.encode(): field for field, value in placeholders.items()}
         pattern = re.compile(b"|".join(re.escape(value) for value in field_for))
         pieces = pattern.split(data)
         fields = [field_for[match.group()] for match in pattern.finditer(data)]
-        return cls(mailer, pieces, fields, text, html, placeholders)
+        return cls(mailer, pieces, fields, text, html, placeholders, (link_prefix, link_suffix))
 
     def personalise(self, subscriber_message):
         subscriber = subscriber_message.subscriber
         address = _header_address(subscriber.email)
-        link = unsubscribe_link(subscriber)
+        prefix, suffix = self.link_around_token
+        link = prefix + unsubscribe_token_generator.make_token(subscriber) + suffix
         values = {
             "to": address,
             "date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
