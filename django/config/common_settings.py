@@ -61,6 +61,9 @@ LOGIN_URL = "user:login"
 LOGIN_REDIRECT_URL = "mailinglist:mailinglist_list"
 LOGOUT_REDIRECT_URL = "user:login"
 
+# Failed logins for one username before it is locked out for 15 minutes.
+MAIL_APE_LOGIN_MAX_FAILURES = env_int("MAIL_APE_LOGIN_MAX_FAILURES", 10)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

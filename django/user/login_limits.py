@@ -4,11 +4,11 @@ Counted per username rather than per address, because behind the load balancer
 every visitor arrives from the balancer's address.
 """
 
+from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 from django.dispatch import receiver
 
-MAX_FAILURES = 10
 LOCKOUT_SECONDS = 15 * 60
 
 
@@ -17,7 +17,7 @@ def _key(username):
 
 
 def is_locked_out(username):
-    return cache.get(_key(username), 0) >= MAX_FAILURES
+    return cache.get(_key(username), 0) >= settings.MAIL_APE_LOGIN_MAX_FAILURES
 
 
 @receiver(user_login_failed)
