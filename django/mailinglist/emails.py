@@ -243,7 +243,8 @@ class SharedCopy:
         )
 
 
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 def _header_address(email):
@@ -333,7 +334,12 @@ def send_each(mailer, subscriber_messages, connection, send_until=None, rate_lim
             return
         if rate_limiter is not None:
             rate_limiter.acquire()
-        email = mailer.build(row)
+        try:
+            email = mailer.build(row)
+        except ValueError as error:
+            # An address no e-mail can be made for will not get better by waiting.
+            yield row, SmtpFailure(f"invalid address: {error}", permanent=True)
+            continue
         for reconnected in (False, True):
             try:
                 _send(connection, email)

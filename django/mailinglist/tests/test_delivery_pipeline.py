@@ -10,6 +10,7 @@ from email.parser import BytesParser
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.mail.message import sanitize_address
 from django.utils import timezone
 
 from mailinglist import emails, models, ratelimit
@@ -111,6 +112,33 @@ def test_a_template_that_greets_the_subscriber_is_rendered_per_recipient(message
 
     assert mailer.shared_copy is None
     assert mailer.build(row).body == f"Hi {row.subscriber.email}"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "plain@example.com",
+        "o'hara+tag@Example.COM",
+        "a..b@example.com",
+        '"quoted local"@example.com',
+        "josé@example.com",
+        "user@bücher.example",
+    ],
+)
+def test_addresses_are_written_as_django_writes_them(address, settings):
+    assert emails._header_address(address) == sanitize_address(address, settings.DEFAULT_CHARSET)
+
+
+def test_an_address_no_email_can_be_made_for_fails_that_recipient_only(message):
+    rows = SubscriberMessage.objects.claim_batch(message, 2, lease_seconds=60)
+    rows[0].subscriber.email = "broken\r\nBcc: victim@example.com"
+
+    outcomes = list(
+        emails.send_each(emails.ListMessageMailer(message), rows, emails.smtp_connection())
+    )
+
+    assert outcomes[0][1].permanent
+    assert outcomes[1] == (rows[1], None)
 
 
 def test_claims_never_overlap_and_an_expired_lease_is_claimed_again(message):
