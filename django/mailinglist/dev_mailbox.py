@@ -7,6 +7,7 @@ from email.parser import BytesParser
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 
 def _maildir():
@@ -35,6 +36,8 @@ def inbox(request):
     return render(request, "mailinglist/dev_mailbox.html", {"emails": emails})
 
 
+# The HTML part is shown in an iframe on the same page.
+@xframe_options_sameorigin
 def show(request, key):
     box = _maildir()
     try:
