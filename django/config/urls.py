@@ -13,5 +13,6 @@ urlpatterns = [
     path("mailinglist/", include("mailinglist.urls", namespace="mailinglist")),
 ]
 
-if settings.DEBUG and getattr(settings, "MAIL_APE_DEV_MAILBOX", None):
+# Only the development settings capture e-mail into a local mailbox.
+if getattr(settings, "MAIL_APE_DEV_MAILBOX", None):
     urlpatterns.append(path("dev/mailbox/", include("mailinglist.dev_mailbox_urls")))
