@@ -6,7 +6,14 @@ from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, models, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -370,19 +377,24 @@ class Message(models.Model):
 
         sent, failures, attempted = [], [], set()
         last_recorded = time.monotonic()
-        for row, failure in emails.send_each(mailer, rows, connection, send_until, rate_limiter):
-            attempted.add(row.pk)
-            if failure is None:
-                sent.append(row)
-            else:
-                failures.append((row, failure))
-            # A worker that dies re-sends what it had not recorded yet; recording
-            # often keeps that to a second's worth of copies.
-            if time.monotonic() - last_recorded >= RECORD_INTERVAL_SECONDS:
-                SubscriberMessage.objects.record_outcomes(sent, failures)
-                sent, failures = [], []
-                last_recorded = time.monotonic()
-        SubscriberMessage.objects.record_outcomes(sent, failures)
+        try:
+            for row, failure in emails.send_each(
+                mailer, rows, connection, send_until, rate_limiter
+            ):
+                attempted.add(row.pk)
+                if failure is None:
+                    sent.append(row)
+                else:
+                    failures.append((row, failure))
+                # A worker that dies re-sends what it had not recorded yet; recording
+                # often keeps that to a fraction of a second's worth of copies.
+                if time.monotonic() - last_recorded >= RECORD_INTERVAL_SECONDS:
+                    SubscriberMessage.objects.record_outcomes(sent, failures)
+                    sent, failures = [], []
+                    last_recorded = time.monotonic()
+        finally:
+            # Whatever stopped the batch, what the server accepted is written down.
+            SubscriberMessage.objects.record_outcomes(sent, failures)
         SubscriberMessage.objects.release([row for row in rows if row.pk not in attempted])
 
     def finish_if_done(self):
@@ -406,7 +418,7 @@ LEASE_SHARE_FOR_SENDING = 0.8
 # A task waiting for its countdown sits unacknowledged in the broker; it must
 # start well before the broker's visibility timeout hands it out a second time.
 LONGEST_COUNTDOWN_SECONDS = 600
-RECORD_INTERVAL_SECONDS = 1.0
+RECORD_INTERVAL_SECONDS = 0.25
 
 
 class SubscriberMessageQuerySet(models.QuerySet):
@@ -577,7 +589,20 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
         return row
 
     def record_outcomes(self, sent, failures):
-        """Record what the SMTP server said: sent rows, and (row, SmtpFailure) pairs."""
+        """Record what the SMTP server said: sent rows, and (row, SmtpFailure) pairs.
+
+        A dropped database connection is reopened once: each copy recorded here
+        is one that will not be sent again after its lease runs out.
+        """
+        try:
+            self._record_outcomes(sent, failures)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block:
+                raise
+            connection.close()
+            self._record_outcomes(sent, failures)
+
+    def _record_outcomes(self, sent, failures):
         self.record_sent(sent)
         for row, failure in failures:
             self.record_failure(row, failure.description, failure.permanent)
