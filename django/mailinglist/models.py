@@ -454,7 +454,9 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
             uuid_param(message.mailing_list_id),
             True,
         ]
-        after_condition = order_and_limit = returning = ""
+        # In subscriber order, the unique index on (message, subscriber) and the
+        # subscriber index grow at one end instead of at random places.
+        after_condition, order_and_limit, returning = "", "ORDER BY s.id", ""
         if after is not None:
             after_condition = "AND s.id > %s"
             params.append(after)
