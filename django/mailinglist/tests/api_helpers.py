@@ -4,41 +4,38 @@ import base64
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 from django.db import connection
 from rest_framework.test import APIClient
 
-from mailinglist.tests.harness import DJANGO_DIR, free_port, wait_until
+from mailinglist.tests.harness import BackgroundProcess, free_port, wait_until
 from user.tests.factories import PASSWORD
 
 
-class DjangoServer:
+class DjangoServer(BackgroundProcess):
     """One `runserver --noreload` process on a free port, using this test's database."""
 
     def __init__(self, log_path, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log_path)
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.test_settings",
-            "DJANGO_DB_NAME": connection.settings_dict["NAME"],
-            "MAILING_LIST_LINK_DOMAIN": self.url,
-            "PYTHONUNBUFFERED": "1",
-            **{name: str(value) for name, value in env.items()},
-        }
-        self.process = None
+        super().__init__(
+            log_path,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "config.test_settings",
+                "DJANGO_DB_NAME": connection.settings_dict["NAME"],
+                "MAILING_LIST_LINK_DOMAIN": self.url,
+                "PYTHONUNBUFFERED": "1",
+                **{name: str(value) for name, value in env.items()},
+            },
+        )
 
     def start(self):
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        self.launch(
             [
                 sys.executable,
                 "manage.py",
@@ -46,35 +43,17 @@ class DjangoServer:
                 "--noreload",
                 "--skip-checks",
                 f"127.0.0.1:{self.port}",
-            ],
-            cwd=DJANGO_DIR,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            ]
         )
         wait_until(self._answers, timeout=60, message=f"runserver on port {self.port}")
         return self
 
     def _answers(self):
-        if self.process.poll() is not None:
+        if not self.running():
             raise RuntimeError(f"runserver exited:\n{self.log()}")
         with contextlib.suppress(OSError):
             return call(f"{self.url}/health").status == 200
         return False
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=20)
-        self._log.close()
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
 
 
 @contextlib.contextmanager

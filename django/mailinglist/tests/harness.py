@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,12 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def confirmation_link(email_message, link_domain):
+    """The confirmation link in the plain-text part of a parsed e-mail."""
+    text = email_message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(re.escape(link_domain) + r"/mailinglist/subscribe/confirmation/\S+", text)[0]
 
 
 def wait_until(condition, timeout=30.0, interval=0.1, message="condition"):
@@ -97,15 +104,57 @@ def worker_environment(smtp_port, link_domain, **extra):
     }
 
 
-class CeleryWorker:
-    """`celery -A config worker` in its own process group, so it can be killed whole."""
+class BackgroundProcess:
+    """A child process in a process group of its own, logging to a file, stopped whole."""
+
+    def __init__(self, log_path, env=None):
+        self.log_path = Path(log_path)
+        self.env = env
+        self.process = None
+
+    def launch(self, command):
+        """Start command; returns where its output begins in the log."""
+        with open(self.log_path, "ab") as log:
+            offset = log.tell()
+            self.process = subprocess.Popen(
+                command,
+                cwd=DJANGO_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return offset
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Kill the whole process group at once, as a crashed machine would."""
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.running():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+
+class CeleryWorker(BackgroundProcess):
+    """`celery -A config worker`, which a test may kill -9 and start again."""
 
     def __init__(self, env, log_path, concurrency=2, beat=False):
-        self.env = env
-        self.log_path = log_path
+        super().__init__(log_path, env)
         self.concurrency = concurrency
         self.beat = beat
-        self.process = None
 
     def start(self):
         command = [
@@ -122,61 +171,28 @@ class CeleryWorker:
             "--without-mingle",
         ]
         if self.beat:
-            command += ["--beat", "--schedule", str(Path(self.log_path).with_suffix(".beat"))]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        start_offset = self._log.tell()
-        self.process = subprocess.Popen(
-            command,
-            cwd=DJANGO_DIR,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
+        offset = self.launch(command)
         wait_until(
-            lambda: (
-                b" ready." in Path(self.log_path).read_bytes()[start_offset:]
-                or self.process.poll() is not None
-            ),
+            lambda: b" ready." in self.log_path.read_bytes()[offset:] or not self.running(),
             timeout=60,
             message="the Celery worker to start",
         )
-        if self.process.poll() is not None:
+        if not self.running():
             raise RuntimeError(f"Celery worker exited:\n{self.log()}")
         return self
 
-    def kill(self, sig=signal.SIGKILL):
-        """Kill the whole process group at once, as a crashed machine would."""
-        if self.process and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            self.process.wait(timeout=30)
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if not self._log.closed:
-            self._log.close()
-
-    def log(self):
-        return Path(self.log_path).read_text(errors="replace")
-
-
-class RedisServer:
+class RedisServer(BackgroundProcess):
     """A private redis-server on a free port, which a test may kill and start again."""
 
     def __init__(self, log_path):
+        super().__init__(log_path)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_path = log_path
-        self.process = None
 
     def start(self):
-        self.process = subprocess.Popen(
+        self.launch(
             [
                 "redis-server",
                 "--port",
@@ -187,10 +203,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
-            ],
-            stdout=open(self.log_path, "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            ]
         )
 
         def answers():
@@ -200,10 +213,3 @@ class RedisServer:
 
         wait_until(answers, timeout=10, interval=0.05, message="redis-server to listen")
         return self
-
-    def kill(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    stop = kill

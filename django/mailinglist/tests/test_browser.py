@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
-from mailinglist.tests.harness import wait_until
+from mailinglist.tests.harness import confirmation_link, wait_until
 from user.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -92,11 +92,6 @@ def new_browser_page(chromium):
 @pytest.fixture
 def browser_page(new_browser_page):
     return new_browser_page()
-
-
-def confirmation_link(email_message, link_domain):
-    text = email_message.get_body(preferencelist=("plain",)).get_content()
-    return re.search(re.escape(link_domain) + r"/mailinglist/subscribe/confirmation/\S+", text)[0]
 
 
 def test_an_owner_registers_creates_a_list_and_sends_a_message(

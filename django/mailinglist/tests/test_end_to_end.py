@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from mailinglist.models import Message, Subscriber, SubscriberMessage
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
-from mailinglist.tests.harness import wait_until
+from mailinglist.tests.harness import confirmation_link, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +34,6 @@ class Browserless:
         request = urllib.request.Request(url, data=data, headers={"Referer": url})
         with self.opener.open(request, timeout=10) as response:
             return response.status, response.read().decode()
-
-
-def confirmation_link(email_message, link_domain):
-    text = email_message.get_body(preferencelist=("plain",)).get_content()
-    return re.search(re.escape(link_domain) + r"/mailinglist/subscribe/confirmation/\S+", text)[0]
 
 
 def test_a_subscriber_confirms_by_email_and_gets_the_message_once(
