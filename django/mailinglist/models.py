@@ -256,10 +256,13 @@ class Message(models.Model):
                 finished=timezone.now(),
             )
             if cancelled:
-                self.subscribermessage_set.undelivered().update(
-                    status=SubscriberMessage.Status.CANCELLED, available_at=None
-                )
+                self._cancel_undelivered()
         return cancelled
+
+    def _cancel_undelivered(self):
+        self.subscribermessage_set.undelivered().update(
+            status=SubscriberMessage.Status.CANCELLED, available_at=None
+        )
 
     def _note_delivery_activity(self):
         Message.objects.filter(pk=self.pk).update(delivery_activity=timezone.now())
@@ -296,6 +299,9 @@ class Message(models.Model):
         # A head cut short by existing rows (a re-run) says nothing of where it ended.
         after = last_subscriber_id if head == FAN_OUT_HEAD else None
         rest, _ = self._create_delivery_rows(after=after)
+        # Rows made after the owner cancelled were not there for cancel() to mark.
+        if Message.objects.filter(pk=self.pk, status=Message.Status.CANCELLED).exists():
+            self._cancel_undelivered()
         if on_rows_created and rest:
             on_rows_created(rest)
         Message.objects.filter(pk=self.pk).update(fanned_out=timezone.now())

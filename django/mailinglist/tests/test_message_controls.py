@@ -155,3 +155,14 @@ def test_controls_need_a_login_and_a_post(client, message, name):
     assert client.get(url).status_code == 405
     message.refresh_from_db()
     assert message.status == Message.Status.SENDING
+
+
+def test_rows_made_after_a_cancel_are_cancelled_too():
+    mailing_list = MailingListFactory()
+    SubscriberFactory(mailing_list=mailing_list, email="late@example.com")
+    message = MessageFactory(mailing_list=mailing_list)
+    message.cancel()
+
+    message.fan_out()
+
+    assert statuses(message) == [SubscriberMessage.Status.CANCELLED]
