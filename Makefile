@@ -22,7 +22,6 @@ system-packages:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 run: install
-	mkdir -p $(MAIL_APE_VAR_DIR)/broker $(MAIL_APE_VAR_DIR)/broker-processed
 	cd django && python manage.py migrate --noinput
 	cd django && PORT=$(PORT) EMAIL_HOST_PORT=$(MAIL_PORT) \
 	MAILING_LIST_LINK_DOMAIN=$${MAILING_LIST_LINK_DOMAIN:-http://localhost:$(PORT)} \

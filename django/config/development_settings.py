@@ -50,6 +50,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The file-system transport cannot publish into folders that do not exist yet,
+# whichever process (web server, worker, shell) starts first.
+for broker_folder in ("broker", "broker-processed"):
+    (VAR_DIR / broker_folder).mkdir(parents=True, exist_ok=True)
 
 # Throttle counters must be shared by the web server and every worker.
 CACHES = {
