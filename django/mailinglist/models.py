@@ -85,7 +85,8 @@ class Subscriber(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField()
     confirmed = models.BooleanField(default=False)
-    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)
+    # The (mailing_list, id) index below serves lookups by list too.
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, db_index=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     unsubscribed = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -101,6 +102,8 @@ class Subscriber(models.Model):
                 violation_error_message="This e-mail address is already on the list.",
             )
         ]
+        # Delivery rows are made for one slice of a list's subscriber ids at a time.
+        indexes = [models.Index(fields=["mailing_list", "id"], name="subscriber_list_order")]
 
     def __str__(self):
         return self.email
@@ -180,8 +183,13 @@ class Message(models.Model):
     # When a delivery task was last queued or last claimed a batch: the sweep
     # re-queues only messages that have gone quiet, not ones being worked on.
     delivery_activity = models.DateTimeField(null=True, blank=True, editable=False)
-    # When every confirmed subscriber had a delivery row: until then the message
-    # cannot be finished, even if every row made so far has been sent.
+    # Delivery rows are made as workers claim batches, a slice of the subscriber
+    # id space at a time: fan_out_slices equal slices, of about a batch of
+    # recipients each since ids are random, of which fan_out_slices_done have rows.
+    fan_out_slices = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    fan_out_slices_done = models.PositiveIntegerField(default=0, editable=False)
+    # When every recipient had a delivery row: until then the message cannot be
+    # finished, even if every row made so far has been sent.
     fanned_out = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MessageQuerySet.as_manager()
@@ -211,7 +219,33 @@ class Message(models.Model):
 
         return render_markdown(self.body)
 
+    def recipients(self):
+        """Who gets this message: the subscribers it was written for who are confirmed now."""
+        return Subscriber.objects.filter(
+            mailing_list_id=self.mailing_list_id, confirmed=True, created__lte=self.created
+        )
+
+    def recipients_without_row(self):
+        """Recipients whose slice has no delivery rows yet."""
+        if self.fanned_out is not None:
+            return Subscriber.objects.none()
+        return self.recipients().filter(pk__gte=self._slice_bounds(self.fan_out_slices_done)[0])
+
+    def recipients_in_slice(self, number):
+        low, high = self._slice_bounds(number)
+        recipients = self.recipients().filter(pk__gte=low)
+        return recipients if high is None else recipients.filter(pk__lt=high)
+
+    def _slice_bounds(self, number):
+        """The first subscriber id of slice number and of the next one (None after the last)."""
+        slices = self.fan_out_slices or 1
+        low = uuid.UUID(int=number * UUID_SPACE // slices)
+        high = None if number + 1 >= slices else uuid.UUID(int=(number + 1) * UUID_SPACE // slices)
+        return low, high
+
     def delivery_counts(self):
+        """Copies by state, counting recipients whose row is not made yet as pending
+        (or, once the message is cancelled, as skipped)."""
         counts = self.subscribermessage_set.aggregate(
             total=Count("pk"),
             sent=Count("pk", filter=Q(status=SubscriberMessage.Status.SENT)),
@@ -227,6 +261,9 @@ class Message(models.Model):
                 ),
             ),
         )
+        without_row = self.recipients_without_row().count()
+        counts["total"] += without_row
+        counts["skipped" if self.status == Message.Status.CANCELLED else "pending"] += without_row
         done = counts["sent"] + counts["failed"] + counts["skipped"]
         counts["percent_done"] = round(100 * done / counts["total"]) if counts["total"] else 100
         return counts
@@ -267,7 +304,7 @@ class Message(models.Model):
     def _note_delivery_activity(self):
         Message.objects.filter(pk=self.pk).update(delivery_activity=timezone.now())
 
-    def queue_fan_out(self):
+    def queue_start(self):
         from mailinglist.tasks import build_subscriber_messages_for_message
 
         self._note_delivery_activity()
@@ -286,48 +323,26 @@ class Message(models.Model):
                 )
             )
 
-    def fan_out(self, on_rows_created=None):
-        """Create one pending delivery row per confirmed subscriber; safe to repeat.
-
-        Rows are made in two steps, each committed and then reported to
-        on_rows_created(count): those of the first FAN_OUT_HEAD subscribers, then
-        the rest, so that a long list starts sending while most rows are made.
-        """
-        head, last_subscriber_id = self._create_delivery_rows(limit=FAN_OUT_HEAD)
-        if on_rows_created and head:
-            on_rows_created(head)
-        # A head cut short by existing rows (a re-run) says nothing of where it ended.
-        after = last_subscriber_id if head == FAN_OUT_HEAD else None
-        rest, _ = self._create_delivery_rows(after=after)
-        # Rows made after the owner cancelled were not there for cancel() to mark.
-        if Message.objects.filter(pk=self.pk, status=Message.Status.CANCELLED).exists():
-            self._cancel_undelivered()
-        if on_rows_created and rest:
-            on_rows_created(rest)
-        Message.objects.filter(pk=self.pk).update(fanned_out=timezone.now())
-        self.refresh_from_db(fields=["started", "fanned_out"])
-        return head + rest
-
-    def _create_delivery_rows(self, **chunk):
-        with transaction.atomic():
-            created = SubscriberMessage.objects.create_from_message(self, **chunk)
-            Message.objects.filter(pk=self.pk, started__isnull=True).update(started=timezone.now())
-        return created
-
     def start_delivery(self):
-        """Fan out, queueing delivery tasks for each step of rows as soon as it is committed."""
-        self.fan_out(on_rows_created=self._queue_delivery_for)
-        self.finish_if_done()
+        """Mark the message started, cut its recipients into slices, and set delivery tasks on it.
 
-    def _queue_delivery_for(self, rows):
-        batches = math.ceil(rows / settings.MAIL_APE_BATCH_SIZE)
-        self.queue_delivery(workers=max(1, min(settings.MAIL_APE_DELIVERY_PARALLELISM, batches)))
+        There is no separate fan-out step: each claim makes the delivery rows of
+        the next slice in the same transaction (see claim_batch), so the first
+        copies leave at once and no one waits for 100,000 rows to exist.
+        """
+        batches = max(1, math.ceil(self.recipients().count() / settings.MAIL_APE_BATCH_SIZE))
+        Message.objects.filter(pk=self.pk, started__isnull=True).update(
+            started=timezone.now(), fan_out_slices=batches
+        )
+        self.queue_delivery(workers=min(settings.MAIL_APE_DELIVERY_PARALLELISM, batches))
 
     def restart_stalled_delivery(self):
         """Queue again whatever step a lost task or a dead worker left undone."""
-        if self.fanned_out is None:
-            self.queue_fan_out()
-        elif SubscriberMessage.objects.due().filter(message=self).exists():
+        if self.started is None:
+            self.queue_start()
+        elif (
+            self.fanned_out is None or SubscriberMessage.objects.due().filter(message=self).exists()
+        ):
             self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
         else:
             self.finish_if_done()
@@ -417,10 +432,8 @@ class Message(models.Model):
         return self.status == Message.Status.FINISHED
 
 
-# About a second of sending: small enough to commit at once, large enough to keep
-# the workers busy while the rest of a long list's rows are made.
-FAN_OUT_HEAD = 5000
 LEASE_SHARE_FOR_SENDING = 0.8
+UUID_SPACE = 2**128
 # A task waiting for its countdown sits unacknowledged in the broker; it must
 # start well before the broker's visibility timeout hands it out a second time.
 LONGEST_COUNTDOWN_SECONDS = 600
@@ -436,81 +449,127 @@ class SubscriberMessageQuerySet(models.QuerySet):
 
 
 class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQuerySet)):
-    def create_from_message(self, message, limit=None, after=None):
-        """One INSERT … SELECT for the list's confirmed subscribers; rows that exist are kept.
-
-        With limit, only for the first limit subscribers by id (after the id after,
-        if given). Returns how many rows were made and, with limit, the highest
-        subscriber id among them.
-        """
-        table = self.model._meta.db_table
-        subscriber_table = Subscriber._meta.db_table
-        new_id = (
-            "gen_random_uuid()"
-            if connection.vendor == "postgresql"
-            else "lower(hex(randomblob(16)))"
-        )
-        now = self.model._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
-        uuid_param = partial(self.model._meta.pk.get_db_prep_value, connection=connection)
-        params = [
-            uuid_param(message.pk),
-            now,
-            SubscriberMessage.Status.PENDING,
-            now,
-            uuid_param(message.mailing_list_id),
-            True,
-        ]
-        # In subscriber order, the unique index on (message, subscriber) and the
-        # subscriber index grow at one end instead of at random places.
-        after_condition, order_and_limit, returning = "", "ORDER BY s.id", ""
-        if after is not None:
-            after_condition = "AND s.id > %s"
-            params.append(after)
-        if limit is not None:
-            order_and_limit, returning = "ORDER BY s.id LIMIT %s", "RETURNING subscriber_id"
-            params.append(limit)
-        # Only table names from model metadata and fixed clauses are interpolated;
-        # values are parameters.
-        sql = f"""
-            INSERT INTO {table}
-                (id, message_id, subscriber_id, created, status, attempts, last_error, available_at)
-            SELECT {new_id}, %s, s.id, %s, %s, 0, '', %s
-            FROM {subscriber_table} s
-            WHERE s.mailing_list_id = %s AND s.confirmed = %s {after_condition}
-            {order_and_limit}
-            ON CONFLICT (message_id, subscriber_id) DO NOTHING
-            {returning}
-        """  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if limit is None:
-                return cursor.rowcount, None
-            created_for = [subscriber_id for (subscriber_id,) in cursor.fetchall()]
-        return len(created_for), max(created_for, default=None)
-
     def claim_batch(self, message, size, lease_seconds):
-        """Take up to size due rows for this worker alone, leased for lease_seconds.
+        """Take a batch of message's copies for this worker alone, leased for lease_seconds.
 
-        Nothing is claimed once the message is paused or cancelled. Rows locked by
-        another worker's claim are skipped, not waited for; a lease that runs out
-        (its worker died) makes the row due again. A row whose subscriber is no
-        longer confirmed is marked skipped instead of being handed out.
+        Up to size due rows come first (retries, and rows whose lease ran out
+        because their worker died); if fewer were due, the rows made here for the
+        next slice of recipients join them. Nothing is claimed once the message is
+        paused or cancelled. Rows locked by another worker's claim are skipped,
+        not waited for. A row whose subscriber is no longer confirmed is marked
+        skipped instead of being handed out.
         """
         now = timezone.now()
-        noted = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-            delivery_activity=now
-        )
-        if not noted:
-            return []
         lease_until = now + timedelta(seconds=lease_seconds)
-        if connection.vendor == "postgresql":
-            return self._claim_in_one_statement(message, size, now, lease_until)
-        return self._claim_in_transaction(message, size, now, lease_until)
+        with transaction.atomic():
+            # The update locks the message row until commit: claims of one message
+            # make rows one after another, and a pause or cancel waits for them.
+            noted = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+                delivery_activity=now
+            )
+            if not noted:
+                return []
+            if connection.vendor == "postgresql":
+                claimed = self._claim_due_in_one_statement(message, size, now, lease_until)
+            else:
+                claimed = self._claim_due_with_orm(message, size, now, lease_until)
+            if len(claimed) < size:
+                claimed += self.create_from_message(message, now, lease_until)
+        return claimed
 
-    def _claim_in_one_statement(self, message, size, now, lease_until):
+    def create_from_message(self, message, now, lease_until):
+        """Make claimed delivery rows for the recipients in message's next slice.
+
+        One INSERT … SELECT per slice, bounded by the subscriber id index, so
+        its cost does not grow with the list. An empty slice is passed over, and
+        the message is fanned out after the last. Called by claim_batch while it
+        holds the message row, so that two claims never make the same slice. A
+        recipient who has a row already (from a run interrupted before its slice
+        was counted done) is left to be claimed as a due row.
+        """
+        message.refresh_from_db(fields=["fan_out_slices", "fan_out_slices_done", "fanned_out"])
+        if message.fanned_out is not None:
+            return []
+        create = (
+            self._create_in_one_statement
+            if connection.vendor == "postgresql"
+            else self._create_with_orm
+        )
+        made, slices = [], message.fan_out_slices or 1
+        while not made and message.fan_out_slices_done < slices:
+            recipients = message.recipients_in_slice(message.fan_out_slices_done)
+            made = create(message, recipients, now, lease_until)
+            message.fan_out_slices_done += 1
+        if message.fan_out_slices_done >= slices:
+            message.fanned_out = now
+        Message.objects.filter(pk=message.pk).update(
+            fan_out_slices_done=message.fan_out_slices_done, fanned_out=message.fanned_out
+        )
+        return made
+
+    def _create_in_one_statement(self, message, recipients, now, lease_until):
+        recipients_sql, recipients_params = (
+            recipients.order_by().values("id").query.sql_with_params()
+        )
+        # Only the ORM's own SQL and a table name from model metadata are
+        # interpolated; values are parameters.
+        sql = f"""
+            WITH made AS (
+                INSERT INTO {self.model._meta.db_table}
+                    (id, message_id, subscriber_id, created, status, attempts, last_error,
+                     available_at, last_attempt)
+                SELECT gen_random_uuid(), %s, recipient.id, %s, %s, 1, '', %s, %s
+                FROM ({recipients_sql}) recipient
+                ON CONFLICT (message_id, subscriber_id) DO NOTHING
+                RETURNING id, subscriber_id
+            )
+            SELECT made.id, s.id, s.email
+            FROM made JOIN {Subscriber._meta.db_table} s ON s.id = made.subscriber_id
+        """  # noqa: S608
+        params = [
+            message.pk,
+            now,
+            SubscriberMessage.Status.SENDING,
+            lease_until,
+            now,
+            *recipients_params,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            made = cursor.fetchall()
+        return [
+            self._claimed_row(message, row_id, 1, subscriber_id, email)
+            for row_id, subscriber_id, email in made
+        ]
+
+    def _create_with_orm(self, message, recipients, now, lease_until):
+        emails = dict(recipients.values_list("id", "email"))
+        have_row = set(
+            self.filter(message=message, subscriber_id__in=emails).values_list(
+                "subscriber_id", flat=True
+            )
+        )
+        rows = self.bulk_create(
+            self.model(
+                message=message,
+                subscriber_id=subscriber_id,
+                created=now,
+                status=SubscriberMessage.Status.SENDING,
+                attempts=1,
+                available_at=lease_until,
+                last_attempt=now,
+            )
+            for subscriber_id in emails
+            if subscriber_id not in have_row
+        )
+        return [
+            self._claimed_row(message, row.pk, 1, row.subscriber_id, emails[row.subscriber_id])
+            for row in rows
+        ]
+
+    def _claim_due_in_one_statement(self, message, size, now, lease_until):
         table = self.model._meta.db_table
         subscriber_table = Subscriber._meta.db_table
-        message_table = Message._meta.db_table
         Status = SubscriberMessage.Status
         # Only table names from model metadata are interpolated; values are parameters.
         sql = f"""
@@ -520,10 +579,6 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
                 WHERE candidate.message_id = %(message)s
                   AND candidate.status IN (%(pending)s, %(sending)s)
                   AND candidate.available_at <= %(now)s
-                  AND EXISTS (
-                      SELECT 1 FROM {message_table} m
-                      WHERE m.id = %(message)s AND m.status = %(message_sending)s
-                  )
                 LIMIT %(size)s
                 FOR UPDATE OF candidate SKIP LOCKED
             )
@@ -541,7 +596,6 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
             "pending": Status.PENDING,
             "sending": Status.SENDING,
             "skipped": Status.SKIPPED,
-            "message_sending": Message.Status.SENDING,
             "now": now,
             "lease_until": lease_until,
             "size": size,
@@ -555,30 +609,27 @@ class SubscriberMessageManager(models.Manager.from_queryset(SubscriberMessageQue
             if confirmed
         ]
 
-    def _claim_in_transaction(self, message, size, now, lease_until):
-        with transaction.atomic():
-            if not Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).exists():
-                return []
-            due = list(
-                self.due(now)
-                .filter(message=message)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "subscriber__confirmed")[:size]
-            )
-            claimed_ids = [pk for pk, confirmed in due if confirmed]
-            self.filter(pk__in=[pk for pk, confirmed in due if not confirmed]).update(
-                status=SubscriberMessage.Status.SKIPPED, available_at=None
-            )
-            self.filter(pk__in=claimed_ids).update(
-                status=SubscriberMessage.Status.SENDING,
-                available_at=lease_until,
-                attempts=F("attempts") + 1,
-                last_attempt=now,
-            )
-            claimed = self.filter(pk__in=claimed_ids).values_list(
-                "pk", "attempts", "subscriber_id", "subscriber__email"
-            )
-            return [self._claimed_row(message, *values) for values in claimed]
+    def _claim_due_with_orm(self, message, size, now, lease_until):
+        due = list(
+            self.due(now)
+            .filter(message=message)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", "subscriber__confirmed")[:size]
+        )
+        claimed_ids = [pk for pk, confirmed in due if confirmed]
+        self.filter(pk__in=[pk for pk, confirmed in due if not confirmed]).update(
+            status=SubscriberMessage.Status.SKIPPED, available_at=None
+        )
+        self.filter(pk__in=claimed_ids).update(
+            status=SubscriberMessage.Status.SENDING,
+            available_at=lease_until,
+            attempts=F("attempts") + 1,
+            last_attempt=now,
+        )
+        claimed = self.filter(pk__in=claimed_ids).values_list(
+            "pk", "attempts", "subscriber_id", "subscriber__email"
+        )
+        return [self._claimed_row(message, *values) for values in claimed]
 
     def _claimed_row(self, message, pk, attempts, subscriber_id, email):
         # from_db builds instances from known values, several times faster than keywords.

@@ -1,6 +1,6 @@
 import factory
 
-from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
 from user.tests.factories import UserFactory
 
 
@@ -28,3 +28,10 @@ class MessageFactory(factory.django.DjangoModelFactory):
     mailing_list = factory.SubFactory(MailingListFactory)
     subject = factory.Sequence(lambda n: f"Issue {n}")
     body = "# Hello\n\nBananas are **in season**."
+
+
+def pending_deliveries_for(message):
+    """Give every recipient of message a pending delivery row: claimed, and handed back untried."""
+    SubscriberMessage.objects.release(
+        SubscriberMessage.objects.claim_batch(message, 100_000, lease_seconds=60)
+    )

@@ -4,7 +4,12 @@ from django.urls import reverse
 
 from mailinglist.models import Message
 from mailinglist.tests.api_helpers import api_client_for
-from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tests.factories import (
+    MailingListFactory,
+    MessageFactory,
+    SubscriberFactory,
+    pending_deliveries_for,
+)
 from user.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +66,7 @@ def test_a_message_waiting_to_go_out_shows_as_pending(django_capture_on_commit_c
     subscriber = SubscriberFactory()
     with django_capture_on_commit_callbacks(execute=False):
         message = MessageFactory(mailing_list=subscriber.mailing_list)
-    message.fan_out()
+    pending_deliveries_for(message)
 
     body = api_client_for(subscriber.mailing_list.owner).get(detail(message)).json()
 

@@ -6,7 +6,12 @@ from django.urls import reverse
 
 from mailinglist.models import Subscriber, SubscriberMessage
 from mailinglist.tests.api_helpers import api_client_for
-from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tests.factories import (
+    MailingListFactory,
+    MessageFactory,
+    SubscriberFactory,
+    pending_deliveries_for,
+)
 from user.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +173,7 @@ def test_unconfirming_stops_copies_still_waiting_to_go_out(django_capture_on_com
     subscriber = SubscriberFactory()
     with django_capture_on_commit_callbacks(execute=False):
         message = MessageFactory(mailing_list=subscriber.mailing_list)
-    message.fan_out()
+    pending_deliveries_for(message)
 
     api_client_for(subscriber.mailing_list.owner).patch(
         detail(subscriber), {"confirmed": False}, format="json"

@@ -11,11 +11,17 @@ from email.parser import BytesParser
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.message import sanitize_address
+from django.db import connection
 from django.utils import timezone
 
-from mailinglist import emails, models, ratelimit
+from mailinglist import emails, ratelimit
 from mailinglist.models import Message, SubscriberMessage
-from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tests.factories import (
+    MailingListFactory,
+    MessageFactory,
+    SubscriberFactory,
+    pending_deliveries_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +34,7 @@ def message():
     message = MessageFactory(
         mailing_list=mailing_list, subject="Ripe — today", body="Bananas are **yellow** & ripe."
     )
-    message.fan_out()
+    pending_deliveries_for(message)
     return Message.objects.select_related("mailing_list").get(pk=message.pk)
 
 
@@ -38,31 +44,57 @@ def parsed(email_message):
     )
 
 
-def test_the_fan_out_is_one_row_per_confirmed_subscriber_and_safe_to_repeat(message):
-    SubscriberFactory(mailing_list=message.mailing_list, confirmed=False)
-
-    assert message.fan_out() == 0
-    assert message.subscribermessage_set.count() == 5
-    assert message.started is not None
+def subscribers_with_ids(mailing_list, *ids):
+    return [SubscriberFactory(id=uuid.UUID(int=n), mailing_list=mailing_list).pk for n in ids]
 
 
-def test_a_long_list_is_fanned_out_head_first_and_finishes_only_when_fanned_out(monkeypatch):
-    monkeypatch.setattr(models, "FAN_OUT_HEAD", 2)
+def test_claims_make_rows_a_slice_of_the_list_at_a_time_until_fanned_out(settings):
+    settings.MAIL_APE_BATCH_SIZE = 2
     mailing_list = MailingListFactory()
-    for _ in range(5):
-        SubscriberFactory(mailing_list=mailing_list)
+    low_half = subscribers_with_ids(mailing_list, 1)
+    high_half = subscribers_with_ids(mailing_list, 2**127, 2**127 + 1, 2**128 - 1)
+    SubscriberFactory(mailing_list=mailing_list, confirmed=False)
     message = MessageFactory(mailing_list=mailing_list)
-    steps = []
+    SubscriberFactory(mailing_list=mailing_list, email="joined-after-the-message@example.com")
+    message.start_delivery()
 
-    assert message.fan_out(on_rows_created=steps.append) == 5
+    first = SubscriberMessage.objects.claim_batch(message, 2, lease_seconds=60)
+    second = SubscriberMessage.objects.claim_batch(message, 2, lease_seconds=60)
 
-    assert steps == [2, 3]
-    assert message.subscribermessage_set.count() == 5
-    assert message.fanned_out >= message.started
-    assert message.fan_out(on_rows_created=steps.append) == 0
-    Message.objects.filter(pk=message.pk).update(fanned_out=None)
-    message.subscribermessage_set.update(status=SubscriberMessage.Status.SENT)
+    assert [row.subscriber_id for row in first] == low_half
+    assert sorted(row.subscriber_id for row in second) == high_half
+    assert message.subscribermessage_set.filter(status="sending", attempts=1).count() == 4
+    message.refresh_from_db()
+    assert message.fanned_out is not None
+    assert SubscriberMessage.objects.claim_batch(message, 2, lease_seconds=60) == []
+    assert message.subscribermessage_set.count() == 4
+
+
+def test_a_claim_passes_over_a_slice_with_no_recipients(settings):
+    settings.MAIL_APE_BATCH_SIZE = 1
+    mailing_list = MailingListFactory()
+    last = subscribers_with_ids(mailing_list, 2**128 - 2, 2**128 - 1)
+    message = MessageFactory(mailing_list=mailing_list)
+    message.start_delivery()
+
+    claimed = SubscriberMessage.objects.claim_batch(message, 1, lease_seconds=60)
+
+    assert sorted(row.subscriber_id for row in claimed) == last
+
+
+def test_a_message_finishes_only_once_every_recipient_has_a_row(settings):
+    settings.MAIL_APE_BATCH_SIZE = 1
+    mailing_list = MailingListFactory()
+    subscribers_with_ids(mailing_list, 1, 2**128 - 1)
+    message = MessageFactory(mailing_list=mailing_list)
+    message.start_delivery()
+    SubscriberMessage.objects.record_sent(SubscriberMessage.objects.claim_batch(message, 1, 60))
+
+    assert message.delivery_counts()["pending"] == 1
     assert message.finish_if_done() is False
+
+    SubscriberMessage.objects.record_sent(SubscriberMessage.objects.claim_batch(message, 1, 60))
+    assert message.finish_if_done() is True
 
 
 def test_each_copy_patched_from_the_shared_one_matches_a_copy_rendered_alone(message):
@@ -158,21 +190,27 @@ def test_claims_never_overlap_and_an_expired_lease_is_claimed_again(message):
     assert again.attempts == 2
 
 
-def test_the_transaction_claim_for_sqlite_follows_the_same_rules(message):
-    subscriber = SubscriberFactory(mailing_list=message.mailing_list)
-    message.fan_out()
-    subscriber.confirmed = False
-    subscriber.save()
-    now = timezone.now()
-    manager = SubscriberMessage.objects
+def test_the_orm_claim_for_sqlite_follows_the_same_rules(message, monkeypatch):
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    newcomer = SubscriberFactory(mailing_list=message.mailing_list, created=message.created)
+    # As a run interrupted before its slice was counted done leaves it.
+    Message.objects.filter(pk=message.pk).update(fanned_out=None, fan_out_slices_done=0)
+    unconfirmed = message.subscribermessage_set.select_related("subscriber").first().subscriber
+    unconfirmed.confirmed = False
+    unconfirmed.save()
 
-    claimed = manager._claim_in_transaction(message, 10, now, now + timedelta(seconds=60))
+    claimed = SubscriberMessage.objects.claim_batch(message, 10, lease_seconds=60)
 
     assert len(claimed) == 5
+    assert newcomer.pk in {row.subscriber_id for row in claimed}
     assert {row.attempts for row in claimed} == {1}
-    assert message.subscribermessage_set.get(subscriber=subscriber).status == "skipped"
+    assert message.subscribermessage_set.get(subscriber=unconfirmed).status == "skipped"
+    assert SubscriberMessage.objects.claim_batch(message, 10, lease_seconds=60) == []
+    message.refresh_from_db()
+    assert message.fanned_out is not None
+    SubscriberMessage.objects.release(claimed)
     message.pause()
-    assert manager._claim_in_transaction(message, 10, now, now + timedelta(seconds=60)) == []
+    assert SubscriberMessage.objects.claim_batch(message, 10, lease_seconds=60) == []
 
 
 def test_a_subscriber_no_longer_confirmed_is_skipped_not_sent(message):

@@ -6,7 +6,12 @@ from django.urls import reverse
 
 from mailinglist.models import Message, SubscriberMessage
 from mailinglist.tasks import send_subscriber_messages
-from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tests.factories import (
+    MailingListFactory,
+    MessageFactory,
+    SubscriberFactory,
+    pending_deliveries_for,
+)
 from user.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,12 +21,12 @@ CONTROLS = ["pause_message", "resume_message", "cancel_message"]
 
 @pytest.fixture
 def message():
-    """A message fanned out to three readers, nothing sent yet."""
+    """A message to three readers, each with a pending delivery row, nothing sent yet."""
     mailing_list = MailingListFactory(name="Banana Facts")
     for n in range(3):
         SubscriberFactory(mailing_list=mailing_list, email=f"reader{n}@example.com")
     message = MessageFactory(mailing_list=mailing_list)
-    message.fan_out()
+    pending_deliveries_for(message)
     mail.outbox.clear()
     return message
 
@@ -157,12 +162,14 @@ def test_controls_need_a_login_and_a_post(client, message, name):
     assert message.status == Message.Status.SENDING
 
 
-def test_rows_made_after_a_cancel_are_cancelled_too():
+def test_a_cancelled_message_makes_no_more_rows_and_counts_the_rest_as_skipped():
     mailing_list = MailingListFactory()
     SubscriberFactory(mailing_list=mailing_list, email="late@example.com")
     message = MessageFactory(mailing_list=mailing_list)
+
     message.cancel()
 
-    message.fan_out()
-
-    assert statuses(message) == [SubscriberMessage.Status.CANCELLED]
+    assert SubscriberMessage.objects.claim_batch(message, 10, lease_seconds=60) == []
+    assert statuses(message) == []
+    counts = message.delivery_counts()
+    assert (counts["skipped"], counts["total"], counts["percent_done"]) == (1, 1, 100)
