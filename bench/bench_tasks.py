@@ -1,4 +1,4 @@
-"""Loaded into the benchmark's Celery worker: the book's design, and a query counter.
+"""Loaded into the benchmark's Celery worker: the book's design, and a database meter.
 
 The book (chapter 11) fans a message out with one INSERT and one queued task per
 subscriber; each task renders the Markdown and both templates for its one
@@ -6,6 +6,7 @@ recipient and sends it with send_mail(), that is over a new SMTP connection.
 """
 
 import os
+import time
 
 import redis
 from celery import shared_task
@@ -22,47 +23,62 @@ from mailinglist.markdown import render_markdown
 from mailinglist.models import Message, Subscriber, SubscriberMessage
 
 QUERY_COUNTER_KEY = os.environ.get("MAIL_APE_BENCH_QUERY_COUNTER", "")
+FAN_OUT_SECONDS_KEY = os.environ.get("MAIL_APE_BENCH_FAN_OUT_SECONDS", "")
+# Mail Ape makes delivery rows only in SubscriberMessageManager.create_from_message's
+# INSERT … SELECT; this picks out that statement and no other.
+MAKES_DELIVERY_ROWS = f"INSERT INTO {SubscriberMessage._meta.db_table}\n"
 
 
-class QueryCounter:
-    """Counts the statements this worker process sends to the database."""
+class DatabaseMeter:
+    """Counts the statements this worker process sends to the database, and times
+    those that make delivery rows (the fan-out)."""
 
     def __init__(self):
-        self.unreported = 0
+        self.statements = 0
+        self.fan_out_seconds = 0.0
         self.redis = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
     def __call__(self, execute, sql, params, many, context):
-        self.unreported += 1
-        return execute(sql, params, many, context)
+        self.statements += 1
+        if MAKES_DELIVERY_ROWS not in sql:
+            return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.fan_out_seconds += time.perf_counter() - started
 
     def report(self):
-        if self.unreported:
-            self.redis.incrby(QUERY_COUNTER_KEY, self.unreported)
-            self.unreported = 0
+        if self.statements:
+            self.redis.incrby(QUERY_COUNTER_KEY, self.statements)
+            self.statements = 0
+        if self.fan_out_seconds and FAN_OUT_SECONDS_KEY:
+            self.redis.incrbyfloat(FAN_OUT_SECONDS_KEY, self.fan_out_seconds)
+            self.fan_out_seconds = 0.0
 
 
-query_counter = None
+database_meter = None
 
 
-def _count_queries_on(sender, connection, **kwargs):
-    if query_counter is not None and query_counter not in connection.execute_wrappers:
-        connection.execute_wrappers.append(query_counter)
+def _meter_statements_on(sender, connection, **kwargs):
+    if database_meter is not None and database_meter not in connection.execute_wrappers:
+        connection.execute_wrappers.append(database_meter)
 
 
 @worker_process_init.connect
-def _start_counting_queries(**kwargs):
-    global query_counter
+def _start_metering(**kwargs):
+    global database_meter
     if QUERY_COUNTER_KEY:
-        query_counter = QueryCounter()
-        connection_created.connect(_count_queries_on)
+        database_meter = DatabaseMeter()
+        connection_created.connect(_meter_statements_on)
         if connection.connection is not None:
-            _count_queries_on(None, connection)
+            _meter_statements_on(None, connection)
 
 
 @task_postrun.connect
-def _report_queries(**kwargs):
-    if query_counter is not None:
-        query_counter.report()
+def _report_metering(**kwargs):
+    if database_meter is not None:
+        database_meter.report()
 
 
 @shared_task
