@@ -46,13 +46,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(VAR_DIR / "broker"),
     "data_folder_out": str(VAR_DIR / "broker"),
     "processed_folder": str(VAR_DIR / "broker-processed"),
+    "control_folder": str(VAR_DIR / "broker-control"),
     "store_processed": False,
     "visibility_timeout": 3600,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The file-system transport cannot publish into folders that do not exist yet,
 # whichever process (web server, worker, shell) starts first.
-for broker_folder in ("broker", "broker-processed"):
+for broker_folder in ("broker", "broker-processed", "broker-control"):
     (VAR_DIR / broker_folder).mkdir(parents=True, exist_ok=True)
 
 # Throttle counters must be shared by the web server and every worker.

@@ -109,3 +109,5 @@ def test_a_newcomer_goes_from_registering_to_reading_the_delivered_message(runni
     assert "<strong>yellow</strong>" in delivered.get_body(preferencelist=("html",)).get_content()
     _, page = owner.get(base_url + "/dev/mailbox/")
     assert "Ripe today" in page
+    # The file-system broker keeps all of its folders under MAIL_APE_VAR_DIR, none in the repo.
+    assert (mailbox_dir.parent / "broker-control").is_dir()
