@@ -34,6 +34,7 @@ lint: install
 
 test: install system-packages lint
 	pytest
+	pytest --ds=config.test_sqlite_settings -m also_on_sqlite -p no:cacheprovider
 
 .PHONY: deploy-check
 deploy-check: install

@@ -17,10 +17,10 @@ installed; what is missing is named. For each size N it measures:
   fan-out's share of the send is measured as the time it adds: --repeats times
   (3) each, the send is run as it is and with every row made before the clock
   starts, and the difference of the medians is set against the real send (the
-  other figures are those of the median send). The fan-out's own time is printed too: the start
-  task (from the worker's log) and every statement that made rows (statements
-  and fan-out metered in every worker process by an execute wrapper, see
-  bench_tasks.py);
+  other figures are those of the median send). The fan-out's own time is printed
+  too: the start (the first claim counts the recipients) and every statement that
+  made rows (statements and fan-out metered in every worker process by an execute
+  wrapper, see bench_tasks.py);
 
 and once, at --book-size recipients, the book's design: one INSERT and one task
 per recipient, each sending over a new SMTP connection.
@@ -32,7 +32,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
 import smtplib
 import socket
 import statistics
@@ -47,6 +46,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DJANGO_DIR = ROOT / "django"
 BENCH_DIR = ROOT / "bench"
+sys.path[:0] = [str(BENCH_DIR), str(DJANGO_DIR)]
+
+# The tests' launcher for Celery workers, and their free-port helper.
+from mailinglist.tests.harness import CeleryWorker, free_port  # noqa: E402
+
 MESSAGE_BODY = """# Ripe bananas
 
 This week's **banana facts**, for every reader of the list:
@@ -57,12 +61,6 @@ This week's **banana facts**, for every reader of the list:
 
 > Eat them before they go brown.
 """
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def missing_prerequisites(pg, redis_url):
@@ -161,69 +159,14 @@ class SinkWatch:
             raise TimeoutError(f"the sink had {self.expected} copies to count; timed out")
 
 
-class Worker:
+def start_worker(env, log_path, concurrency):
     """`celery -A config worker` with the bench tasks, in a process group of its own."""
-
-    def __init__(self, env, log_path, concurrency):
-        self.log_path = log_path
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--include=bench_tasks",
-            f"--concurrency={concurrency}",
-            "--loglevel=INFO",
-            f"--hostname=bench-{os.getpid()}-{time.monotonic_ns()}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        self.log = open(log_path, "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            command,
-            cwd=DJANGO_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while b" ready." not in Path(log_path).read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{Path(log_path).read_text()}")
-            time.sleep(0.1)
-
-    def peak_rss(self):
-        """(largest VmHWM of one process, sum of VmHWM) over the worker's processes, in MB."""
-        peaks = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) != self.process.pid:
-                    continue
-                status = (stat.parent / "status").read_text()
-            except (OSError, IndexError, ValueError):
-                continue
-            match = re.search(r"VmHWM:\s+(\d+) kB", status)
-            if match:
-                peaks.append(int(match[1]) / 1024)
-        return max(peaks), sum(peaks), len(peaks)
-
-    def log_text(self):
-        return Path(self.log_path).read_text(errors="replace")
-
-    def stop(self):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.log.close()
+    return CeleryWorker(
+        env,
+        log_path,
+        concurrency=concurrency,
+        extra_args=["--include=bench_tasks", "--without-heartbeat"],
+    ).start()
 
 
 def make_list_with_subscribers(count):
@@ -306,7 +249,7 @@ def measure_book(sink, worker_env, count, concurrency, log_dir, redis_client, qu
     [message] = Message.objects.bulk_create(
         [Message(mailing_list=mailing_list, subject="Ripe bananas", body=MESSAGE_BODY)]
     )
-    worker = Worker(worker_env, log_dir / "book-worker.log", concurrency)
+    worker = start_worker(worker_env, log_dir / "book-worker.log", concurrency)
     try:
         watch = sink.watch(count)
         started = time.monotonic()
@@ -326,7 +269,7 @@ def measure_mail_ape(sink, worker_env, count, concurrency, log_dir, redis_client
     from mailinglist.models import Message
 
     mailing_list = make_list_with_subscribers(count)
-    worker = Worker(worker_env, log_dir / f"mailape-worker-{count}.log", concurrency)
+    worker = start_worker(worker_env, log_dir / f"mailape-worker-{count}.log", concurrency)
     try:
         redis_client.delete(keys["queries"], keys["fan_out"])
         watch = sink.watch(count)
@@ -341,21 +284,22 @@ def measure_mail_ape(sink, worker_env, count, concurrency, log_dir, redis_client
                 raise TimeoutError("the message never finished")
             time.sleep(0.1)
         time.sleep(1)
-        start_task = re.search(
-            r"build_subscriber_messages_for_message\[[^\]]+\] succeeded in ([\d.]+)s",
-            worker.log_text(),
-        )
-        making_rows = float(redis_client.get(keys["fan_out"]) or 0)
-        if not making_rows:
-            raise RuntimeError("no statement that makes delivery rows was metered (bench_tasks.py)")
+        fan_out = {
+            kind.decode(): float(seconds)
+            for kind, seconds in redis_client.hgetall(keys["fan_out"]).items()
+        }
+        if not fan_out.get("making rows") or not fan_out.get("start"):
+            raise RuntimeError(
+                f"fan-out statements missing from the meter (bench_tasks.py): {fan_out}"
+            )
         rss_max, rss_sum, processes = worker.peak_rss()
         seconds = watch.done_at - started
         return {
             "rate": count / seconds,
             "seconds": seconds,
             "first": watch.first_at - started,
-            "start_task": float(start_task[1]),
-            "making_rows": making_rows,
+            "start": fan_out["start"],
+            "making_rows": fan_out["making rows"],
             "rss_max": rss_max,
             "rss_sum": rss_sum,
             "processes": processes,
@@ -397,7 +341,7 @@ def measure_with_rows_made_beforehand(sink, worker_env, count, concurrency, log_
     Message.objects.filter(pk=message.pk).update(
         started=now, fanned_out=now, fan_out_slices=1, fan_out_slices_done=1
     )
-    worker = Worker(worker_env, log_dir / f"mailape-made-beforehand-{count}.log", concurrency)
+    worker = start_worker(worker_env, log_dir / f"mailape-made-beforehand-{count}.log", concurrency)
     try:
         watch = sink.watch(count)
         started = time.monotonic()
@@ -486,7 +430,6 @@ def main():
         "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), str(DJANGO_DIR)]),
         "DJANGO_LOG_LEVEL": "INFO",
     }
-    sys.path[:0] = [str(BENCH_DIR), str(DJANGO_DIR)]
     scratch_database(pg, database)
     log_dir = Path(tempfile.mkdtemp(prefix="mailape-bench-"))
     try:
@@ -557,7 +500,7 @@ def main():
                 + " s; with every row made before the clock: "
                 + ", ".join(f"{seconds:.2f}" for seconds in runs_beforehand)
                 + f" s); first e-mail after {result['first']:.2f} s\n"
-                f"    the fan-out's own time: start task {result['start_task']:.3f} s, "
+                f"    the fan-out's own time: start (counting recipients) {result['start']:.3f} s, "
                 f"row-making statements {result['making_rows']:.2f} s in all (one at a "
                 "time, under the message's lock, while the other workers send)\n"
                 f"    peak worker RSS {result['rss_max']:.0f} MB in the largest process, "

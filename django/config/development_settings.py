@@ -17,6 +17,14 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::
 # Everything the run command writes: database, broker, cache and captured mail.
 VAR_DIR = Path(env_str("MAIL_APE_VAR_DIR", str(BASE_DIR / "var")))
 
+# One writer at a time, waiting for the lock rather than failing; WAL lets pages
+# read while a worker writes.
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
 if env_str("DJANGO_DB_NAME", ""):
     DATABASES = {
         "default": {
@@ -33,11 +41,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "mailape.sqlite3",
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 

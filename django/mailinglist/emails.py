@@ -1,42 +1,50 @@
+"""The e-mails subscribers get: rendered from Django templates, sent with Django's mail API.
+
+A list message's copies share one rendering (SharedCopy); the delivery engine
+decides who gets one and when.
+"""
+
 import re
 import secrets
-import smtplib
-import time
+import uuid
+from collections.abc import Mapping
 from email.utils import formatdate
-from typing import NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.core.mail.message import sanitize_address
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
+from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
 from mailinglist.tokens import confirmation_token_generator, unsubscribe_token_generator
 
 
-def absolute_url(path):
+def absolute_url(path: str) -> str:
     return settings.MAILING_LIST_LINK_DOMAIN.rstrip("/") + path
 
 
-def _unsubscribe_url(token):
+def _unsubscribe_url(token: str) -> str:
     return absolute_url(reverse("mailinglist:unsubscribe", kwargs={"token": token}))
 
 
-def unsubscribe_link(subscriber):
+def unsubscribe_link(subscriber: Subscriber) -> str:
     return _unsubscribe_url(unsubscribe_token_generator.make_token(subscriber))
 
 
-def confirmation_link(subscriber):
+def confirmation_link(subscriber: Subscriber) -> str:
     token = confirmation_token_generator.make_token(subscriber)
     return absolute_url(reverse("mailinglist:confirm_subscription", kwargs={"token": token}))
 
 
-class EmailTemplateContext(dict):
+class EmailTemplateContext(dict[str, Any]):
     """What every subscriber e-mail template can count on."""
 
-    def __init__(self, subscriber, **extra):
+    def __init__(self, subscriber: Subscriber, **extra: Any) -> None:
         super().__init__(
             subscriber=subscriber,
             mailing_list=subscriber.mailing_list,
@@ -45,11 +53,13 @@ class EmailTemplateContext(dict):
         )
 
 
-def _link_host():
+def _link_host() -> str:
     return urlsplit(settings.MAILING_LIST_LINK_DOMAIN).hostname or "localhost"
 
 
-def list_headers(context, message_id_local_part):
+def list_headers(
+    context: Mapping[str, Any], message_id_local_part: str | uuid.UUID
+) -> dict[str, str]:
     """Headers that let mail clients thread, file and one-click unsubscribe list mail."""
     mailing_list = context["mailing_list"]
     name = mailing_list.name.replace("\\", "\\\\").replace('"', '\\"')
@@ -65,7 +75,9 @@ def list_headers(context, message_id_local_part):
     }
 
 
-def _email(subject, text, html, recipient, headers):
+def _email(
+    subject: str, text: str, html: str, recipient: str, headers: dict[str, str]
+) -> EmailMultiAlternatives:
     email = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -77,7 +89,18 @@ def _email(subject, text, html, recipient, headers):
     return email
 
 
-def send_confirmation_email(subscriber):
+def send_confirmation_email_to(subscriber_id: uuid.UUID | str) -> None:
+    """Send the confirmation e-mail, unless the subscriber is gone or confirmed meanwhile."""
+    subscriber = (
+        Subscriber.objects.select_related("mailing_list")
+        .filter(pk=subscriber_id, confirmed=False)
+        .first()
+    )
+    if subscriber is not None:
+        send_confirmation_email(subscriber)
+
+
+def send_confirmation_email(subscriber: Subscriber) -> None:
     context = EmailTemplateContext(subscriber, confirmation_link=confirmation_link(subscriber))
     subject = render_to_string("mailinglist/email/confirmation-subject.txt", context)
     email = _email(
@@ -101,9 +124,9 @@ class ListMessageMailer:
     copy go the slower way: rendered and serialised per recipient.
     """
 
-    def __init__(self, message):
+    def __init__(self, message: Message) -> None:
         self.message = message
-        self.mailing_list = message.mailing_list
+        self.mailing_list: MailingList = message.mailing_list
         self.body_html = message.body_html
         self.text_template = get_template("mailinglist/email/message-body.txt")
         self.html_template = get_template("mailinglist/email/message-body.html")
@@ -112,7 +135,7 @@ class ListMessageMailer:
         )
         self.shared_copy = SharedCopy.render(self)
 
-    def context(self, subscriber, unsubscribe_link):
+    def context(self, subscriber: object, unsubscribe_link: str) -> dict[str, Any]:
         """The same names EmailTemplateContext provides, for any subscriber-like value."""
         return {
             "subscriber": subscriber,
@@ -122,7 +145,7 @@ class ListMessageMailer:
             "body_html": self.body_html,
         }
 
-    def build(self, subscriber_message):
+    def build(self, subscriber_message: SubscriberMessage) -> EmailMultiAlternatives:
         subscriber = subscriber_message.subscriber
         subscriber.mailing_list = self.mailing_list
         if self.shared_copy is not None:
@@ -140,25 +163,25 @@ class ListMessageMailer:
 class _SubscriberStandIn:
     """Takes the subscriber's place in a shared rendering and notes any use of it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.used = False
 
-    def _note_use(self):
+    def _note_use(self) -> None:
         self.used = True
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         self._note_use()
         raise AttributeError(name)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: object) -> Any:
         self._note_use()
         raise KeyError(key)
 
-    def __str__(self):
+    def __str__(self) -> str:
         self._note_use()
         return ""
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         self._note_use()
         return True
 
@@ -166,7 +189,16 @@ class _SubscriberStandIn:
 class SharedCopy:
     """One serialised copy of a list message with a placeholder for each per-recipient value."""
 
-    def __init__(self, mailer, pieces, fields, text, html, placeholders, link_around_token):
+    def __init__(
+        self,
+        mailer: ListMessageMailer,
+        pieces: list[bytes],
+        fields: list[str],
+        text: str,
+        html: str,
+        placeholders: dict[str, str],
+        link_around_token: tuple[str, str],
+    ) -> None:
         self.mailer = mailer
         self.link_around_token = link_around_token
         self.pieces = pieces
@@ -176,7 +208,7 @@ class SharedCopy:
         self.placeholders = placeholders
 
     @classmethod
-    def render(cls, mailer):
+    def render(cls, mailer: ListMessageMailer) -> "SharedCopy | None":
         """The shared copy, or None when copies must be rendered one by one."""
         tag = secrets.token_hex(8)
         placeholders = {
@@ -214,7 +246,7 @@ class SharedCopy:
         fields = [field_for[match.group()] for match in pattern.finditer(data)]
         return cls(mailer, pieces, fields, text, html, placeholders, (link_prefix, link_suffix))
 
-    def personalise(self, subscriber_message):
+    def personalise(self, subscriber_message: SubscriberMessage) -> "PersonalisedEmail":
         subscriber = subscriber_message.subscriber
         address = _header_address(subscriber.email)
         prefix, suffix = self.link_around_token
@@ -247,7 +279,7 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
-def _header_address(email):
+def _header_address(email: str) -> str:
     """The address as Django would write it in To and the envelope, without its slow parser."""
     if _PLAIN_ADDRESS.fullmatch(email):
         return email
@@ -257,23 +289,33 @@ def _header_address(email):
 class PreparedMIMEMessage:
     """The finished bytes of a copy, in the shape Django's mail backends ask message() for."""
 
-    def __init__(self, data):
+    def __init__(self, data: bytes) -> None:
         self.data = data
 
-    def as_bytes(self, unixfrom=False, linesep="\n"):
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
         return self.data if linesep == "\r\n" else self.data.replace(b"\r\n", linesep.encode())
 
-    def as_string(self, unixfrom=False, linesep="\n"):
+    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
         return self.as_bytes(linesep=linesep).decode()
 
-    def get_charset(self):
+    def get_charset(self) -> None:
         return None
 
 
 class PersonalisedEmail(EmailMultiAlternatives):
     """A copy whose MIME bytes were made from a SharedCopy; every backend sends those bytes."""
 
-    def __init__(self, data, envelope_from, envelope_to, subject, text, html, recipient, headers):
+    def __init__(
+        self,
+        data: bytes,
+        envelope_from: str,
+        envelope_to: str,
+        subject: str,
+        text: str,
+        html: str,
+        recipient: str,
+        headers: dict[str, str],
+    ) -> None:
         super().__init__(
             subject=subject,
             body=text,
@@ -286,74 +328,23 @@ class PersonalisedEmail(EmailMultiAlternatives):
         self.envelope_from = envelope_from
         self.envelope_to = envelope_to
 
-    def message(self):
+    def message(self) -> Any:
         return PreparedMIMEMessage(self.data)
 
 
-def smtp_connection():
+def smtp_connection() -> BaseEmailBackend:
     return get_connection()
 
 
-class SmtpFailure(NamedTuple):
-    description: str
-    permanent: bool
-
-
-def _describe_refusal(error):
-    """The SMTP reply behind an exception, and whether it is permanent (5xx)."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        code, reply = next(iter(error.recipients.values()))
-    else:
-        code, reply = error.smtp_code, error.smtp_error
-    if isinstance(reply, bytes):
-        reply = reply.decode("utf-8", "replace")
-    return SmtpFailure(f"{code} {reply}", 500 <= code < 600)
-
-
-def _send(connection, email):
+def send_copy(connection: BaseEmailBackend, email: EmailMultiAlternatives) -> None:
+    """Send one copy over connection, opening it if need be."""
     connection.open()
-    if isinstance(email, PersonalisedEmail) and isinstance(connection, SmtpEmailBackend):
+    if (
+        isinstance(email, PersonalisedEmail)
+        and isinstance(connection, SmtpEmailBackend)
+        and connection.connection is not None
+    ):
         # Django's backend would parse both addresses again for every copy.
         connection.connection.sendmail(email.envelope_from, [email.envelope_to], email.data)
     else:
         connection.send_messages([email])
-
-
-def send_each(mailer, subscriber_messages, connection, send_until=None, rate_limiter=None):
-    """Send each copy over one SMTP connection, yielding (row, None) for each the
-    server accepted and (row, SmtpFailure) for each it did not.
-
-    Stops early, leaving the rest untried, once time.monotonic() passes send_until.
-    A dropped connection is reopened and the copy tried again at once; if it
-    drops again straight away the server is down, and the rest of the batch is
-    reported as temporary failures.
-    """
-    rows = iter(subscriber_messages)
-    for row in rows:
-        if send_until is not None and time.monotonic() >= send_until:
-            return
-        if rate_limiter is not None:
-            rate_limiter.acquire()
-        try:
-            email = mailer.build(row)
-        except ValueError as error:
-            # An address no e-mail can be made for will not get better by waiting.
-            yield row, SmtpFailure(f"invalid address: {error}", permanent=True)
-            continue
-        for reconnected in (False, True):
-            try:
-                _send(connection, email)
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-                yield row, _describe_refusal(error)
-            except OSError as error:
-                connection.close()
-                if not reconnected:
-                    continue
-                failure = SmtpFailure(f"connection: {error!r}", permanent=False)
-                yield row, failure
-                for other in rows:
-                    yield other, failure
-                return
-            else:
-                yield row, None
-            break

@@ -3,10 +3,14 @@
 A token names its subscriber, the time it was made and an HMAC over both and
 over the subscriber state it may change, so that it cannot be forged, stops
 working after its maximum age and, for confirmation, once it has been used.
+Like Django's password reset tokens, they never query the database: the view
+looks the subscriber up by subscriber_id() and then asks check_token().
 """
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -18,47 +22,66 @@ from django.utils.http import (
 )
 
 
+class TokenSubject(Protocol):
+    pk: uuid.UUID
+    confirmed: bool
+    mailing_list_id: uuid.UUID
+
+
+class TokenParts(NamedTuple):
+    subscriber_id: uuid.UUID
+    stamp: str
+    signature: str
+
+
+def _parse(token: str) -> TokenParts | None:
+    try:
+        ident, stamp, signature = token.split(".")
+        base36_to_int(stamp)
+        return TokenParts(uuid.UUID(bytes=urlsafe_base64_decode(ident)), stamp, signature)
+    except ValueError:
+        return None
+
+
 class SubscriberTokenGenerator:
     key_salt = "mailinglist.tokens.SubscriberTokenGenerator"
 
-    def __init__(self, purpose, state, max_age_setting=None):
+    def __init__(
+        self,
+        purpose: str,
+        state: Callable[[TokenSubject], object],
+        max_age_setting: str | None = None,
+    ) -> None:
         self.purpose = purpose
         self.state = state
         self.max_age_setting = max_age_setting
 
-    def make_token(self, subscriber, now=None):
+    def make_token(self, subscriber: TokenSubject, now: float | None = None) -> str:
         stamp = int_to_base36(int(now if now is not None else time.time()))
         ident = urlsafe_base64_encode(subscriber.pk.bytes)
         return f"{ident}.{stamp}.{self._signature(subscriber, stamp, settings.SECRET_KEY)}"
 
-    def subscriber_for_token(self, token, now=None):
-        """The subscriber the token was made for, or None if it is not valid."""
-        from mailinglist.models import Subscriber
+    def subscriber_id(self, token: str) -> uuid.UUID | None:
+        """The id of the subscriber the token names, if it is well formed; not a proof."""
+        parts = _parse(token)
+        return parts.subscriber_id if parts else None
 
-        try:
-            ident, stamp, signature = token.split(".")
-            subscriber_id = uuid.UUID(bytes=urlsafe_base64_decode(ident))
-            made_at = base36_to_int(stamp)
-        except ValueError:
-            return None
-        subscriber = (
-            Subscriber.objects.select_related("mailing_list").filter(pk=subscriber_id).first()
-        )
-        if subscriber is None:
-            return None
+    def check_token(self, subscriber: TokenSubject, token: str, now: float | None = None) -> bool:
+        """Whether token was made for subscriber in its present state and has not expired."""
+        parts = _parse(token)
+        if parts is None or parts.subscriber_id != subscriber.pk:
+            return False
         secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
         if not any(
-            constant_time_compare(signature, self._signature(subscriber, stamp, secret))
+            constant_time_compare(parts.signature, self._signature(subscriber, parts.stamp, secret))
             for secret in secrets
         ):
-            return None
+            return False
         max_age = getattr(settings, self.max_age_setting) if self.max_age_setting else None
-        age = (now if now is not None else time.time()) - made_at
-        if max_age is not None and not 0 <= age <= max_age:
-            return None
-        return subscriber
+        age = (now if now is not None else time.time()) - base36_to_int(parts.stamp)
+        return max_age is None or 0 <= age <= max_age
 
-    def _signature(self, subscriber, stamp, secret):
+    def _signature(self, subscriber: TokenSubject, stamp: str, secret: str) -> str:
         value = f"{self.purpose}:{subscriber.pk}:{self.state(subscriber)}:{stamp}"
         return salted_hmac(self.key_salt, value, secret=secret, algorithm="sha256").hexdigest()[::2]
 

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from mailinglist import views
+from mailinglist.delivery.states import MessageTransition
 
 app_name = "mailinglist"
 
@@ -30,20 +31,13 @@ urlpatterns = [
     path(
         "message/<uuid:pk>/progress", views.MessageProgressView.as_view(), name="message_progress"
     ),
-    path(
-        "message/<uuid:pk>/pause",
-        views.MessageControlView.as_view(action="pause"),
-        name="pause_message",
-    ),
-    path(
-        "message/<uuid:pk>/resume",
-        views.MessageControlView.as_view(action="resume"),
-        name="resume_message",
-    ),
-    path(
-        "message/<uuid:pk>/cancel",
-        views.MessageControlView.as_view(action="cancel"),
-        name="cancel_message",
+    *(
+        path(
+            f"message/<uuid:pk>/{control.name}",
+            views.MessageControlView.as_view(control=control),
+            name=views.control_url_name(control),
+        )
+        for control in MessageTransition.OWNER_CONTROLS
     ),
     path("api/v1/", include("mailinglist.api.urls")),
 ]

@@ -11,11 +11,22 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import CreateView, DeleteView, DetailView, FormView, ListView
 from django.views.generic.detail import SingleObjectMixin
 
+from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState
 from mailinglist.forms import MailingListForm, MessageForm, SubscribeForm
 from mailinglist.models import MailingList, Message, Subscriber
-from mailinglist.tokens import confirmation_token_generator, unsubscribe_token_generator
+from mailinglist.tokens import (
+    SubscriberTokenGenerator,
+    confirmation_token_generator,
+    unsubscribe_token_generator,
+)
 
 PAGE_SIZE = 50
+WITHOUT_RECIPIENTS_NOTES = {
+    MessageState.FINISHED: (
+        "None: the list had no confirmed subscribers when this message went out."
+    ),
+    MessageState.CANCELLED: "None: the message was cancelled before it went out.",
+}
 
 
 class OwnedMailingListMixin(LoginRequiredMixin):
@@ -96,13 +107,19 @@ class SubscriberThankYouView(DetailView):
 class SubscriberLinkView(View):
     """A link from an e-mail: GET shows a button and changes nothing, POST acts."""
 
-    token_generator = None
-    template_name = None
-    done_template_name = None
+    token_generator: SubscriberTokenGenerator
+    template_name: str
+    done_template_name: str
 
     def dispatch(self, request, *args, **kwargs):
-        self.subscriber = self.token_generator.subscriber_for_token(kwargs["token"])
-        if self.subscriber is None:
+        token = kwargs["token"]
+        subscriber_id = self.token_generator.subscriber_id(token)
+        self.subscriber = (
+            Subscriber.objects.select_related("mailing_list").filter(pk=subscriber_id).first()
+            if subscriber_id
+            else None
+        )
+        if self.subscriber is None or not self.token_generator.check_token(self.subscriber, token):
             return render(request, "mailinglist/invalid_link.html", status=400)
         return super().dispatch(request, *args, **kwargs)
 
@@ -186,15 +203,27 @@ class MessageDetailView(OwnedMessageMixin, DetailView):
     context_object_name = "message"
 
     def get_context_data(self, **kwargs):
+        message = self.object
         deliveries = Paginator(
-            self.object.subscribermessage_set.select_related("subscriber").order_by(
+            message.subscribermessage_set.select_related("subscriber").order_by(
                 "subscriber__email"
             ),
             PAGE_SIZE,
         )
         return super().get_context_data(
-            counts=self.object.delivery_counts(),
+            counts=message.delivery_counts(),
             delivery_page=deliveries.get_page(self.request.GET.get("page")),
+            controls=[
+                {
+                    "label": control.name.capitalize(),
+                    "url": reverse(
+                        f"mailinglist:{control_url_name(control)}", kwargs={"pk": message.pk}
+                    ),
+                    "ends_message": control.target in FINAL_MESSAGE_STATES,
+                }
+                for control in message.owner_controls()
+            ],
+            without_recipients_note=WITHOUT_RECIPIENTS_NOTES.get(message.status, ""),
             **kwargs,
         )
 
@@ -202,14 +231,27 @@ class MessageDetailView(OwnedMessageMixin, DetailView):
 class MessageProgressView(OwnedMessageMixin, SingleObjectMixin, View):
     def get(self, request, pk):
         message = self.get_object()
-        return JsonResponse({"status": message.status, **message.delivery_counts()})
+        return JsonResponse(
+            {
+                "status": message.status,
+                "final": message.is_final,
+                "controls": [control.name for control in message.owner_controls()],
+                **message.delivery_counts(),
+            }
+        )
+
+
+def control_url_name(control):
+    return f"{control.name}_message"
 
 
 class MessageControlView(OwnedMessageMixin, SingleObjectMixin, View):
-    action = None
+    """One of the owner's moves in MessageTransition.OWNER_CONTROLS, by its name."""
+
+    control = None
 
     def post(self, request, pk):
         message = self.get_object()
-        if not getattr(message, self.action)():
+        if not getattr(message, self.control.name)():
             messages.warning(request, f"The message is {message.get_status_display().lower()}.")
         return redirect(message)

@@ -1,6 +1,8 @@
 import factory
 
-from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
+from mailinglist.delivery import outcomes
+from mailinglist.delivery.claims import claim_batch
+from mailinglist.models import MailingList, Message, Subscriber
 from user.tests.factories import UserFactory
 
 
@@ -32,6 +34,4 @@ class MessageFactory(factory.django.DjangoModelFactory):
 
 def pending_deliveries_for(message):
     """Give every recipient of message a pending delivery row: claimed, and handed back untried."""
-    SubscriberMessage.objects.release(
-        SubscriberMessage.objects.claim_batch(message, 100_000, lease_seconds=60)
-    )
+    outcomes.release(claim_batch(message, 100_000, lease_seconds=60))

@@ -1,4 +1,5 @@
-"""Real servers for tests: an SMTP sink and Celery worker processes on free ports."""
+"""Real servers for tests and the benchmark: an SMTP sink, Celery worker processes and a
+private Redis, on free ports."""
 
 import contextlib
 import os
@@ -147,14 +148,31 @@ class BackgroundProcess:
     def log(self):
         return self.log_path.read_text(errors="replace")
 
+    def peak_rss(self):
+        """(largest peak RSS of one process, their sum, how many) over the group, in MB."""
+        peaks = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                process_group = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+                if process_group != self.process.pid:
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if match:
+                peaks.append(int(match[1]) / 1024)
+        return max(peaks), sum(peaks), len(peaks)
+
 
 class CeleryWorker(BackgroundProcess):
     """`celery -A config worker`, which a test may kill -9 and start again."""
 
-    def __init__(self, env, log_path, concurrency=2, beat=False):
+    def __init__(self, env, log_path, concurrency=2, beat=False, extra_args=()):
         super().__init__(log_path, env)
         self.concurrency = concurrency
         self.beat = beat
+        self.extra_args = list(extra_args)
 
     def start(self):
         command = [
@@ -169,6 +187,7 @@ class CeleryWorker(BackgroundProcess):
             f"--hostname=test-{os.getpid()}-{time.monotonic_ns()}@%h",
             "--without-gossip",
             "--without-mingle",
+            *self.extra_args,
         ]
         if self.beat:
             command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]

@@ -1,10 +1,14 @@
 """The owner's controls on a message being sent: pause, resume, cancel and progress."""
 
+import re
+
 import pytest
 from django.core import mail
 from django.urls import reverse
 
-from mailinglist.models import Message, SubscriberMessage
+from mailinglist.delivery import outcomes
+from mailinglist.delivery.claims import claim_batch
+from mailinglist.models import Message
 from mailinglist.tasks import send_subscriber_messages
 from mailinglist.tests.factories import (
     MailingListFactory,
@@ -76,8 +80,8 @@ def test_pause_stops_claiming_and_resume_sends_the_rest(
 def test_cancel_marks_what_is_left_cancelled_and_sends_nothing_more(
     owner_client, message, django_capture_on_commit_callbacks
 ):
-    [first] = SubscriberMessage.objects.claim_batch(message, 1, lease_seconds=60)
-    SubscriberMessage.objects.record_sent([first])
+    [first] = claim_batch(message, 1, lease_seconds=60)
+    outcomes.mark_sent([first])
 
     post_control(owner_client, "cancel_message", message, django_capture_on_commit_callbacks)
     send_subscriber_messages(str(message.pk))
@@ -105,16 +109,18 @@ def test_a_control_that_does_not_apply_says_so_and_changes_nothing(
 
 
 def test_the_progress_json_reflects_the_delivery_rows(owner_client, message):
-    [first] = SubscriberMessage.objects.claim_batch(message, 1, lease_seconds=60)
-    SubscriberMessage.objects.record_sent([first])
-    [second] = SubscriberMessage.objects.claim_batch(message, 1, lease_seconds=60)
-    SubscriberMessage.objects.record_failure(second, "550 5.1.1 No such user", permanent=True)
+    [first] = claim_batch(message, 1, lease_seconds=60)
+    outcomes.mark_sent([first])
+    [second] = claim_batch(message, 1, lease_seconds=60)
+    outcomes.record_failure(second, "550 5.1.1 No such user", permanent=True)
 
     response = owner_client.get(reverse("mailinglist:message_progress", kwargs={"pk": message.pk}))
 
     assert response.status_code == 200
     assert response.json() == {
         "status": "sending",
+        "final": False,
+        "controls": ["pause", "cancel"],
         "total": 3,
         "sent": 1,
         "failed": 1,
@@ -124,17 +130,31 @@ def test_the_progress_json_reflects_the_delivery_rows(owner_client, message):
     }
 
 
-def test_the_message_page_shows_progress_and_the_controls_that_apply(owner_client, message):
+@pytest.mark.parametrize(
+    ("state", "buttons", "watched"),
+    [
+        ("sending", ["pause", "cancel"], True),
+        ("paused", ["resume", "cancel"], True),
+        ("cancelled", [], False),
+        ("finished", [], False),
+    ],
+)
+def test_the_message_page_offers_the_moves_its_state_allows(
+    owner_client, message, state, buttons, watched
+):
+    Message.objects.filter(pk=message.pk).update(status=state)
+
     response = owner_client.get(message.get_absolute_url())
 
     assert response.status_code == 200
-    assert b'id="progress-bar"' in response.content
-    assert reverse("mailinglist:pause_message", kwargs={"pk": message.pk}).encode() in (
-        response.content
-    )
-    assert reverse("mailinglist:cancel_message", kwargs={"pk": message.pk}).encode() in (
-        response.content
-    )
+    page = response.content.decode()
+    assert 'id="progress-bar"' in page
+    forms = re.findall(r'<form method="post" action="([^"]+)"[^>]*>.*?>(\w+)</button>', page)
+    assert forms == [
+        (reverse(f"mailinglist:{name}_message", kwargs={"pk": message.pk}), name.capitalize())
+        for name in buttons
+    ]
+    assert ("data-final" not in page) == watched
 
 
 @pytest.mark.parametrize("name", ["view_message", "message_progress", *CONTROLS])
@@ -169,7 +189,7 @@ def test_a_cancelled_message_makes_no_more_rows_and_counts_the_rest_as_skipped()
 
     message.cancel()
 
-    assert SubscriberMessage.objects.claim_batch(message, 10, lease_seconds=60) == []
+    assert claim_batch(message, 10, lease_seconds=60) == []
     assert statuses(message) == []
     counts = message.delivery_counts()
     assert (counts["skipped"], counts["total"], counts["percent_done"]) == (1, 1, 100)

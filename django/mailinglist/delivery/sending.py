@@ -1,0 +1,120 @@
+"""The loop a delivery task runs: claim a batch, send it, record what happened, carry on."""
+
+import logging
+import time
+import uuid
+
+from django.conf import settings
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db.models import Min
+from django.utils import timezone
+
+from mailinglist import emails
+from mailinglist.delivery import outcomes
+from mailinglist.delivery.claims import claim_batch
+from mailinglist.delivery.outcomes import SmtpFailure
+from mailinglist.delivery.smtp import send_each
+from mailinglist.delivery.states import MessageState
+from mailinglist.models import Message, SubscriberMessage
+from mailinglist.ratelimit import SharedSendRateLimiter, send_rate_limiter
+
+logger = logging.getLogger(__name__)
+
+# Sending stops well inside the lease, so that no other worker reclaims a row
+# while this one may still be sending it.
+LEASE_SHARE_FOR_SENDING = 0.8
+# A task waiting for its countdown sits unacknowledged in the broker; it must
+# start well before the broker's visibility timeout hands it out a second time.
+LONGEST_COUNTDOWN_SECONDS = 600
+# A worker that dies re-sends what it had not recorded yet; recording often
+# keeps that to a fraction of a second's worth of copies.
+RECORD_INTERVAL_SECONDS = 0.25
+
+
+def send_for_a_while(message_id: uuid.UUID | str, countdowns_work: bool = True) -> None:
+    """Deliver the message for up to MAIL_APE_DELIVERY_TASK_SECONDS, then hand on.
+
+    Another task is queued at once if time ran out, or for when the next retry
+    falls due or lease runs out; without working countdowns (Celery's eager mode)
+    waiting would spin, so those are left to the sweep.
+    """
+    message = Message.objects.select_related("mailing_list").filter(pk=message_id).first()
+    if message is None:
+        return
+    carry_on_in = deliver(message, time.monotonic() + settings.MAIL_APE_DELIVERY_TASK_SECONDS)
+    if carry_on_in == 0 or (carry_on_in is not None and countdowns_work):
+        message.queue_delivery(countdown=carry_on_in)
+
+
+def deliver(message: Message, deadline: float) -> float | None:
+    """Claim and send batches until none is due, the owner pauses or cancels, or
+    time.monotonic() passes deadline.
+
+    Returns in how many seconds another task should carry on: 0 when the
+    deadline cut this one short, the wait for the next retry or lease expiry
+    when only those are left, None when nothing is.
+    """
+    lease = settings.MAIL_APE_DELIVERY_LEASE_SECONDS
+    rate_limiter = send_rate_limiter()
+    mailer = None
+    connection = emails.smtp_connection()
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                return 0
+            claimed_at = time.monotonic()
+            rows = claim_batch(message, settings.MAIL_APE_BATCH_SIZE, lease)
+            if not rows:
+                break
+            mailer = mailer or emails.ListMessageMailer(message)
+            send_until = min(deadline, claimed_at + lease * LEASE_SHARE_FOR_SENDING)
+            _send_batch(mailer, rows, connection, send_until, rate_limiter)
+    finally:
+        connection.close()
+    if message.finish_if_done():
+        logger.info("Message %s finished", message.pk)
+        return None
+    if message.status != MessageState.SENDING:
+        return None
+    return seconds_until_next_due(message)
+
+
+def seconds_until_next_due(message: Message) -> float | None:
+    """How long until a retry falls due or a lease runs out; None if no copy waits."""
+    next_due = (
+        SubscriberMessage.objects.filter(message=message)
+        .undelivered()
+        .aggregate(next_due=Min("available_at"))["next_due"]
+    )
+    if next_due is None:
+        return None
+    wait = (next_due - timezone.now()).total_seconds()
+    return min(max(wait, 0), LONGEST_COUNTDOWN_SECONDS)
+
+
+def _send_batch(
+    mailer: emails.ListMessageMailer,
+    rows: list[SubscriberMessage],
+    connection: BaseEmailBackend,
+    send_until: float,
+    rate_limiter: SharedSendRateLimiter | None,
+) -> None:
+    sent: list[SubscriberMessage] = []
+    failures: list[tuple[SubscriberMessage, SmtpFailure]] = []
+    attempted = set()
+    last_recorded = time.monotonic()
+    try:
+        for row, failure in send_each(mailer, rows, connection, send_until, rate_limiter):
+            attempted.add(row.pk)
+            if failure is None:
+                sent.append(row)
+            else:
+                failures.append((row, failure))
+            if time.monotonic() - last_recorded >= RECORD_INTERVAL_SECONDS:
+                outcomes.record_outcomes(sent, failures)
+                sent, failures = [], []
+                last_recorded = time.monotonic()
+    finally:
+        # Whatever stopped the batch, what the server accepted is written down.
+        outcomes.record_outcomes(sent, failures)
+    outcomes.release(row for row in rows if row.pk not in attempted)

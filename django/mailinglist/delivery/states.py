@@ -1,0 +1,104 @@
+"""Every state a delivery row or a message can be in, and every allowed move between them.
+
+A move is made only through its Transition: SubscriberMessageQuerySet.apply and
+Message.apply turn one into a guarded UPDATE that touches only the rows still in
+one of its source states, and the claim's SQL takes its state values from here.
+A new state or move is a line in these tables.
+"""
+
+from dataclasses import dataclass
+
+from django.db import models
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (unsubscribed)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# A copy is still owed: waiting (perhaps for a retry), or claimed by a worker.
+UNDELIVERED = (DeliveryState.PENDING, DeliveryState.SENDING)
+
+
+class MessageState(models.TextChoices):
+    SENDING = "sending", "Sending"
+    PAUSED = "paused", "Paused"
+    CANCELLED = "cancelled", "Cancelled"
+    FINISHED = "finished", "Finished"
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple[str, ...]
+    target: str
+
+    def allowed_from(self, state: str) -> bool:
+        return state in self.sources
+
+
+class DeliveryTransition:
+    """The moves of one recipient's copy of a message."""
+
+    # A due row (a retry whose time has come, or a claim whose lease ran out) is
+    # taken by a worker and leased; rows made by a claim are born in its target.
+    CLAIM = Transition("claim", UNDELIVERED, DeliveryState.SENDING)
+    # The subscriber is no longer confirmed.
+    SKIP = Transition("skip", UNDELIVERED, DeliveryState.SKIPPED)
+    # The owner cancelled the message.
+    CANCEL = Transition("cancel", UNDELIVERED, DeliveryState.CANCELLED)
+    # The server accepted the copy: that is the truth, whatever was recorded meanwhile.
+    MARK_SENT = Transition(
+        "mark sent",
+        (
+            DeliveryState.PENDING,
+            DeliveryState.SENDING,
+            DeliveryState.FAILED,
+            DeliveryState.SKIPPED,
+            DeliveryState.CANCELLED,
+        ),
+        DeliveryState.SENT,
+    )
+    # A temporary refusal: the claim ends and the row waits for its next try.
+    RETRY_LATER = Transition("retry later", (DeliveryState.SENDING,), DeliveryState.PENDING)
+    # A permanent refusal, or the last attempt refused: never tried again.
+    FAIL = Transition(
+        "fail",
+        (
+            DeliveryState.PENDING,
+            DeliveryState.SENDING,
+            DeliveryState.SKIPPED,
+            DeliveryState.CANCELLED,
+        ),
+        DeliveryState.FAILED,
+    )
+    # Claimed but never tried (the task ran out of time): due again at once.
+    RELEASE = Transition("release", (DeliveryState.SENDING,), DeliveryState.PENDING)
+
+
+class MessageTransition:
+    """The moves of a message's delivery as a whole."""
+
+    PAUSE = Transition("pause", (MessageState.SENDING,), MessageState.PAUSED)
+    RESUME = Transition("resume", (MessageState.PAUSED,), MessageState.SENDING)
+    CANCEL = Transition(
+        "cancel", (MessageState.SENDING, MessageState.PAUSED), MessageState.CANCELLED
+    )
+    # Once every recipient has a row and none is still owed a copy.
+    FINISH = Transition("finish", (MessageState.SENDING,), MessageState.FINISHED)
+
+    ALL = (PAUSE, RESUME, CANCEL, FINISH)
+    # What the owner may do on the message page and through its URLs.
+    OWNER_CONTROLS = (PAUSE, RESUME, CANCEL)
+
+
+# States no move leaves: the page stops watching a message in one of them.
+FINAL_MESSAGE_STATES = frozenset(
+    state
+    for state in MessageState
+    if not any(transition.allowed_from(state) for transition in MessageTransition.ALL)
+)
