@@ -30,6 +30,7 @@ run: install
 lint: install
 	ruff check .
 	ruff format --check .
+	mypy
 	cd django && python manage.py makemigrations --check --dry-run
 
 test: install system-packages lint

@@ -9,6 +9,7 @@ from mailinglist.api.fields import (
     StrictEmailField,
 )
 from mailinglist.models import MailingList, Message, Subscriber
+from user.models import User
 
 
 class StrictHyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
@@ -24,7 +25,9 @@ class StrictHyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
 class MailingListSerializer(StrictHyperlinkedModelSerializer):
     """A mailing list; owner is the id of the user who made it and cannot change."""
 
-    owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    owner: "serializers.PrimaryKeyRelatedField[User]" = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
 
     class Meta:
         model = MailingList
