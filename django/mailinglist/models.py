@@ -240,17 +240,20 @@ class Message(models.Model):
         return self.status in FINAL_MESSAGE_STATES
 
     def owner_controls(self):
-        """The moves the owner may make now: the page's buttons and their URLs."""
+        """The moves the owner may make now, for the message page's buttons."""
         return [
             transition
             for transition in MessageTransition.OWNER_CONTROLS
             if transition.allowed_from(self.status)
         ]
 
-    def apply(self, transition: Transition, **changes):
-        """Make the move if the message is still in a state it leaves; returns whether it was."""
-        moved = Message.objects.filter(pk=self.pk, status__in=transition.sources).update(
-            status=transition.target, **changes
+    def apply(self, transition: Transition, condition=None, **changes):
+        """Make the move if the message is still in a state it leaves (and meets condition,
+        a Q or expression); returns whether it was made."""
+        moved = (
+            Message.objects.filter(pk=self.pk, status__in=transition.sources)
+            .filter(condition or Q())
+            .update(status=transition.target, **changes)
         )
         self.refresh_from_db(fields=["status", "finished"])
         return bool(moved)
@@ -276,23 +279,22 @@ class Message(models.Model):
     def finish_if_done(self):
         """Mark the message finished once no recipient is waiting; returns whether it is."""
         owed = SubscriberMessage.objects.filter(message=OuterRef("pk")).undelivered()
-        Message.objects.filter(
-            pk=self.pk, status__in=MessageTransition.FINISH.sources, fanned_out__isnull=False
-        ).exclude(Exists(owed)).update(
-            status=MessageTransition.FINISH.target, finished=timezone.now()
+        self.apply(
+            MessageTransition.FINISH,
+            Q(fanned_out__isnull=False) & ~Exists(owed),
+            finished=timezone.now(),
         )
-        self.refresh_from_db(fields=["status", "finished"])
         return self.status == MessageState.FINISHED
 
     def note_delivery_activity(self):
         Message.objects.filter(pk=self.pk).update(delivery_activity=timezone.now())
 
-    def queue_delivery(self, workers=1, countdown=None):
+    def queue_delivery(self, workers=1, countdown=0):
         """Set workers delivery tasks on the message once the transaction commits."""
         self.note_delivery_activity()
         for _ in range(workers):
             queueing.after_commit(
-                queueing.SEND_SUBSCRIBER_MESSAGES, str(self.pk), countdown=countdown or 0
+                queueing.SEND_SUBSCRIBER_MESSAGES, str(self.pk), countdown=countdown
             )
 
 
