@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from csp.constants import NONE, SELF
 from django.contrib.messages import constants as messages
 
 from config.env import env_bool, env_int, env_str
@@ -15,7 +16,6 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",
-    "markdownify",
     "django_celery_results",
     "rest_framework",
     "rest_framework.authtoken",
@@ -31,6 +31,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -38,6 +39,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Every script and style comes from Mail Ape's own static files; nothing inline runs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -62,8 +79,23 @@ LOGIN_URL = "user:login"
 LOGIN_REDIRECT_URL = "mailinglist:mailinglist_list"
 LOGOUT_REDIRECT_URL = "user:login"
 
-# Failed logins for one username before it is locked out for 15 minutes.
+AUTHENTICATION_BACKENDS = ["user.backends.LockoutModelBackend"]
+# Failed logins that lock a username out for 15 minutes: from one client address, and
+# from all addresses together (see user/login_limits.py).
 MAIL_APE_LOGIN_MAX_FAILURES = env_int("MAIL_APE_LOGIN_MAX_FAILURES", 10)
+MAIL_APE_LOGIN_MAX_FAILURES_PER_USERNAME = env_int("MAIL_APE_LOGIN_MAX_FAILURES_PER_USERNAME", 100)
+# Failed API authentications (any username or token) from one address, per 15 minutes.
+MAIL_APE_API_AUTH_MAX_FAILURES_PER_ADDRESS = env_int(
+    "MAIL_APE_API_AUTH_MAX_FAILURES_PER_ADDRESS", 30
+)
+# The public subscribe form: subscriptions per client address and per list, and
+# confirmation e-mails to one address over all lists (however they were asked for).
+MAIL_APE_SUBSCRIBE_RATE_PER_CLIENT = env_str("MAIL_APE_SUBSCRIBE_RATE_PER_CLIENT", "20/hour")
+MAIL_APE_SUBSCRIBE_RATE_PER_LIST = env_str("MAIL_APE_SUBSCRIBE_RATE_PER_LIST", "1000/hour")
+MAIL_APE_CONFIRMATIONS_PER_ADDRESS = env_str("MAIL_APE_CONFIRMATIONS_PER_ADDRESS", "3/hour")
+# Proxies in front of Mail Ape that append the client's address to X-Forwarded-For
+# (AWS's load balancer is one); the entry that many from the end is the client.
+MAIL_APE_TRUSTED_PROXY_HOPS = env_int("MAIL_APE_TRUSTED_PROXY_HOPS", 0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -87,14 +119,6 @@ MESSAGE_TAGS = {messages.ERROR: "danger"}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
-
-# Sanitising is done with nh3 in mailinglist.markdown, not with markdownify's bleach.
-MARKDOWNIFY = {
-    "default": {
-        "BLEACH": False,
-        "MARKDOWN_EXTENSIONS": ["markdown.extensions.fenced_code", "markdown.extensions.tables"],
-    }
-}
 
 MAIL_APE_FROM_EMAIL = env_str("MAIL_APE_FROM_EMAIL", "mailape@localhost")
 DEFAULT_FROM_EMAIL = MAIL_APE_FROM_EMAIL
@@ -124,6 +148,8 @@ MAIL_APE_DELIVERY_PARALLELISM = env_int("MAIL_APE_DELIVERY_PARALLELISM", 4)
 MAIL_APE_MAX_ATTEMPTS = env_int("MAIL_APE_MAX_ATTEMPTS", 6)
 MAIL_APE_RETRY_BASE_SECONDS = env_int("MAIL_APE_RETRY_BASE_SECONDS", 60)
 MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 60)
+# How often work that waited in the outbox while the broker was down is handed over.
+MAIL_APE_RELAY_SECONDS = env_int("MAIL_APE_RELAY_SECONDS", 10)
 # E-mails per second across every worker; 0 leaves sending unthrottled.
 MAIL_APE_SEND_RATE = env_int("MAIL_APE_SEND_RATE", 0)
 MAIL_APE_RATE_LIMIT_REDIS_URL = env_str("MAIL_APE_RATE_LIMIT_REDIS_URL", "")
@@ -138,12 +164,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 # Longer than the longest task, so a running task is never handed to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+# A publish that finds the broker down fails at once instead of retrying for seconds
+# while a visitor waits: the outbox (mailinglist.queueing) keeps the task for later.
+FAIL_FAST_PUBLISHING = {"max_retries": 0}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    **FAIL_FAST_PUBLISHING,
+    "visibility_timeout": 3600,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-deliveries": {
         "task": "mailinglist.tasks.requeue_stalled_deliveries",
         "schedule": MAIL_APE_SWEEP_SECONDS,
+    },
+    "relay-queued-tasks": {
+        "task": "mailinglist.tasks.relay_queued_tasks",
+        "schedule": MAIL_APE_RELAY_SECONDS,
     },
 }
 
@@ -151,10 +187,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "user.authentication.LockoutBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "user.authentication.LimitedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mailinglist.api.errors.NestingLimitedJSONParser"],
+    "EXCEPTION_HANDLER": "mailinglist.api.errors.handle_api_exception",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "mailinglist.api.pagination.LinkHeaderPagination",
     # Counters live in the default cache, which every web process shares.
@@ -167,6 +204,7 @@ REST_FRAMEWORK = {
         "anon": env_str("MAIL_APE_API_ANON_RATE", "30/minute"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": MAIL_APE_TRUSTED_PROXY_HOPS,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -7,7 +7,7 @@ reads; setting DJANGO_DB_NAME switches to PostgreSQL.
 from pathlib import Path
 
 from config.common_settings import *  # noqa: F403
-from config.common_settings import BASE_DIR
+from config.common_settings import BASE_DIR, FAIL_FAST_PUBLISHING
 from config.env import env_int, env_list, env_str
 
 DEBUG = True
@@ -47,6 +47,7 @@ else:
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **FAIL_FAST_PUBLISHING,
     "data_folder_in": str(VAR_DIR / "broker"),
     "data_folder_out": str(VAR_DIR / "broker"),
     "processed_folder": str(VAR_DIR / "broker-processed"),

@@ -9,13 +9,19 @@ from config.common_settings import *  # noqa: F403
 from config.common_settings import (
     CELERY_TASK_DEFAULT_QUEUE,
     CELERY_TASK_TIME_LIMIT,
+    FAIL_FAST_PUBLISHING,
     LOGGING,
+    REST_FRAMEWORK,
 )
 from config.env import env_bool, env_int, env_list, env_str
 
 DEBUG = False
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+# Every request comes through the Application Load Balancer, which appends the
+# client's address to X-Forwarded-For.
+MAIL_APE_TRUSTED_PROXY_HOPS = env_int("MAIL_APE_TRUSTED_PROXY_HOPS", 1)
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": MAIL_APE_TRUSTED_PROXY_HOPS}
 
 DATABASES = {
     "default": {
@@ -85,6 +91,7 @@ LOGGING = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "sqs://")
 _SQS_QUEUE_NAME_PREFIX = "mailape-"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **FAIL_FAST_PUBLISHING,
     "region": env_str("AWS_DEFAULT_REGION"),
     "queue_name_prefix": _SQS_QUEUE_NAME_PREFIX,
     # SQS hands a message to another worker once this runs out; it must outlast the

@@ -2,6 +2,7 @@
 
 import os
 
+from config.common_settings import FAIL_FAST_PUBLISHING
 from config.development_settings import *  # noqa: F403
 from config.env import env_int, env_str
 
@@ -20,7 +21,7 @@ DATABASES = {
 
 REDIS_URL = env_str("MAIL_APE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {**FAIL_FAST_PUBLISHING, "visibility_timeout": 3600}
 # Worker processes started by a test are handed this queue name, so runs never share tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("MAIL_APE_CELERY_QUEUE", f"mailape-test-{os.getpid()}")
 CELERY_TASK_ALWAYS_EAGER = env_str("MAIL_APE_CELERY_EAGER", "1") == "1"

@@ -7,4 +7,5 @@ app_name = "dev_mailbox"
 urlpatterns = [
     path("", dev_mailbox.inbox, name="inbox"),
     path("<str:key>", dev_mailbox.show, name="show"),
+    path("<str:key>/html", dev_mailbox.show_html, name="show_html"),
 ]

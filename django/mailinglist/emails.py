@@ -8,7 +8,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Mapping
-from email.utils import formatdate
+from email.utils import formataddr, formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,14 +62,14 @@ def list_headers(
 ) -> dict[str, str]:
     """Headers that let mail clients thread, file and one-click unsubscribe list mail."""
     mailing_list = context["mailing_list"]
-    name = mailing_list.name.replace("\\", "\\\\").replace('"', '\\"')
     unsubscribe = f"<{context['unsubscribe_link']}>"
     if settings.MAIL_APE_UNSUBSCRIBE_MAILTO:
         unsubscribe += f", <mailto:{settings.MAIL_APE_UNSUBSCRIBE_MAILTO}?subject=unsubscribe>"
     host = _link_host()
     return {
         "Message-ID": f"<{message_id_local_part}@{host}>",
-        "List-Id": f'"{name}" <{mailing_list.pk}.{host}>',
+        # RFC 2919: the name may be an encoded word, the id in angle brackets may not.
+        "List-Id": formataddr((mailing_list.name, f"{mailing_list.pk}.{host}"), "utf-8"),
         "List-Unsubscribe": unsubscribe,
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

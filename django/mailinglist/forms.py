@@ -1,6 +1,7 @@
 from django import forms
 
-from mailinglist.models import MailingList, Message
+from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.validators import validate_sendable_address
 
 
 class MailingListForm(forms.ModelForm):
@@ -10,7 +11,17 @@ class MailingListForm(forms.ModelForm):
 
 
 class SubscribeForm(forms.Form):
-    email = forms.EmailField(label="Your e-mail address")
+    email = forms.EmailField(
+        label="Your e-mail address",
+        max_length=Subscriber._meta.get_field("email").max_length,
+        validators=[validate_sendable_address],
+    )
+    # Hidden from people; a bot that fills in every field gives itself away.
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
 
 
 class MessageForm(forms.ModelForm):

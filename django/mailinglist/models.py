@@ -1,3 +1,4 @@
+import logging
 import uuid
 
 from django.conf import settings
@@ -19,7 +20,14 @@ from mailinglist.delivery.states import (
     Transition,
 )
 from mailinglist.markdown import render_markdown
-from mailinglist.validators import validate_single_line
+from mailinglist.throttles import ConfirmationsPerAddressThrottle
+from mailinglist.validators import (
+    validate_message_body,
+    validate_sendable_address,
+    validate_single_line,
+)
+
+logger = logging.getLogger(__name__)
 
 CONFIRMATION_RESEND_SECONDS = 600
 UUID_SPACE = 2**128
@@ -84,7 +92,7 @@ class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # ty
 
 class Subscriber(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField()
+    email = models.EmailField(validators=[validate_sendable_address])
     confirmed = models.BooleanField(default=False)
     # The (mailing_list, id) index below serves lookups by list too.
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, db_index=False)
@@ -116,9 +124,16 @@ class Subscriber(models.Model):
             self.request_confirmation()
 
     def request_confirmation(self):
-        """Queue a confirmation e-mail, unless one was queued in the last few minutes."""
-        if cache.add(f"confirmation-requested:{self.pk}", True, CONFIRMATION_RESEND_SECONDS):
-            queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
+        """Queue a confirmation e-mail, unless one was queued for this subscriber in the last
+        few minutes or the address has had its share of them from every list."""
+        if not cache.add(f"confirmation-requested:{self.pk}", True, CONFIRMATION_RESEND_SECONDS):
+            return
+        if not ConfirmationsPerAddressThrottle(self.email).allow_request(None, None):
+            logger.warning(
+                "No confirmation e-mail to subscriber %s: address limit reached", self.pk
+            )
+            return
+        queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
 
     @property
     def status(self):
@@ -151,7 +166,7 @@ class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)
     subject = models.CharField(max_length=140, validators=[validate_single_line])
-    body = models.TextField()
+    body = models.TextField(validators=[validate_message_body])
     created = models.DateTimeField(default=timezone.now, editable=False)
     started = models.DateTimeField(null=True, blank=True, editable=False)
     finished = models.DateTimeField(null=True, blank=True, editable=False)

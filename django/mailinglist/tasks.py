@@ -47,3 +47,8 @@ def start_task_of_an_earlier_release(message_id):
 @shared_task(name=queueing.REQUEUE_STALLED_DELIVERIES, ignore_result=True)
 def requeue_stalled_deliveries():
     sweep.requeue_stalled_deliveries()
+
+
+@shared_task(name=queueing.RELAY_QUEUED_TASKS, ignore_result=True)
+def relay_queued_tasks():
+    queueing.relay()

@@ -2,7 +2,8 @@
 
 A token names its subscriber, the time it was made and an HMAC over both and
 over the subscriber state it may change, so that it cannot be forged, stops
-working after its maximum age and, for confirmation, once it has been used.
+working after its maximum age and, for confirmation, once it has been used:
+confirming, and unsubscribing after that, each change the signed state.
 Like Django's password reset tokens, they never query the database: the view
 looks the subscriber up by subscriber_id() and then asks check_token().
 """
@@ -10,6 +11,7 @@ looks the subscriber up by subscriber_id() and then asks check_token().
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from django.conf import settings
@@ -25,7 +27,13 @@ from django.utils.http import (
 class TokenSubject(Protocol):
     pk: uuid.UUID
     confirmed: bool
+    unsubscribed: datetime | None
     mailing_list_id: uuid.UUID
+
+
+def _subscription_state(subscriber: TokenSubject) -> str:
+    unsubscribed = subscriber.unsubscribed.isoformat() if subscriber.unsubscribed else ""
+    return f"{subscriber.confirmed}:{unsubscribed}"
 
 
 class TokenParts(NamedTuple):
@@ -88,7 +96,7 @@ class SubscriberTokenGenerator:
 
 confirmation_token_generator = SubscriberTokenGenerator(
     "confirm",
-    state=lambda subscriber: subscriber.confirmed,
+    state=_subscription_state,
     max_age_setting="MAIL_APE_CONFIRMATION_MAX_AGE",
 )
 # Unsubscribing twice is harmless, and old e-mails must keep their links working.

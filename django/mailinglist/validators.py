@@ -1,7 +1,47 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail.message import sanitize_address
+from django.template.defaultfilters import filesizeformat
+
+# Big enough for any newsletter, small enough that rendering it stays quick.
+MAX_MESSAGE_BODY_BYTES = 512 * 1024
 
 
 def validate_single_line(value):
     """Reject characters that would split an e-mail header or a page title."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+    if _has_control_characters(value):
         raise ValidationError("Use a single line without control characters.", code="single_line")
+
+
+def _has_control_characters(value):
+    return any(ord(char) < 32 or ord(char) == 127 for char in value)
+
+
+def validate_sendable_address(value):
+    """Refuse an address that e-mail would carry changed: with control characters, which
+    would break or add header lines, or with a local part Django's mail API rewrites
+    (one in another script than ASCII, or needlessly quoted)."""
+    error = ValidationError(
+        "Mail Ape cannot send to this address as it is written.", code="unsendable"
+    )
+    if _has_control_characters(value):
+        raise error
+    try:
+        sent = sanitize_address(value, settings.DEFAULT_CHARSET)
+    except ValueError:
+        raise error from None
+    if sent.rpartition("@")[0] != value.rpartition("@")[0]:
+        raise error
+
+
+def validate_message_body(value):
+    size = len(value.encode())
+    if size > MAX_MESSAGE_BODY_BYTES:
+        raise ValidationError(
+            "The message is %(size)s; it can be at most %(limit)s.",
+            code="too_big",
+            params={
+                "size": filesizeformat(size),
+                "limit": filesizeformat(MAX_MESSAGE_BODY_BYTES),
+            },
+        )

@@ -1,3 +1,5 @@
+import math
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
@@ -14,6 +16,7 @@ from django.views.generic.detail import SingleObjectMixin
 from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState
 from mailinglist.forms import MailingListForm, MessageForm, SubscribeForm
 from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.throttles import SubscriptionsPerClientThrottle, SubscriptionsPerListThrottle
 from mailinglist.tokens import (
     SubscriberTokenGenerator,
     confirmation_token_generator,
@@ -94,8 +97,19 @@ class SubscribeToMailingListView(FormView):
         return super().get_context_data(mailing_list=self.mailing_list, **kwargs)
 
     def form_valid(self, form):
-        Subscriber.objects.subscribe(self.mailing_list, form.cleaned_data["email"])
+        if not form.cleaned_data["website"]:
+            for throttle in (SubscriptionsPerClientThrottle(), SubscriptionsPerListThrottle()):
+                if not throttle.allow_request(self.request, self):
+                    return too_many_requests(self.request, throttle.wait())
+            Subscriber.objects.subscribe(self.mailing_list, form.cleaned_data["email"])
         return redirect("mailinglist:subscriber_thankyou", pk=self.mailing_list.pk)
+
+
+def too_many_requests(request, wait_seconds):
+    minutes = max(1, math.ceil(wait_seconds / 60))
+    response = render(request, "429.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(math.ceil(wait_seconds))
+    return response
 
 
 class SubscriberThankYouView(DetailView):

@@ -13,7 +13,7 @@ class RegistrationForm(UserCreationForm):
 
 class LoginForm(AuthenticationForm):
     def clean(self):
-        if is_locked_out(self.cleaned_data.get("username")):
+        if is_locked_out(self.cleaned_data.get("username"), self.request):
             raise forms.ValidationError(
                 "Too many failed logins for this username. Try again in 15 minutes.",
                 code="locked_out",

@@ -28,7 +28,7 @@ class RegisterView(CreateView):
 
     def form_valid(self, form):
         user = form.save()
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(self.request, user)
         return redirect(settings.LOGIN_REDIRECT_URL)
 
 

@@ -53,6 +53,7 @@ def document_errors(result, generator, request, public):
                 responses["404"] = error("Not found, or not yours.")
             if method in {"post", "put", "patch"}:
                 responses["400"] = error("Malformed JSON or invalid fields.")
+                responses["413"] = error("The body is larger than 2.5 MB.")
                 responses["415"] = error("The body is not application/json.")
             if any(parameter["name"] == "page" for parameter in operation.get("parameters", [])):
                 responses["200"]["headers"] = LINK_HEADER

@@ -36,6 +36,8 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(
         MAIL_APE_API_ANON_RATE="1000000/minute",
         # The ignored-auth check sends wrong passwords for the test user on purpose.
         MAIL_APE_LOGIN_MAX_FAILURES="1000000",
+        MAIL_APE_LOGIN_MAX_FAILURES_PER_USERNAME="1000000",
+        MAIL_APE_API_AUTH_MAX_FAILURES_PER_ADDRESS="1000000",
     ) as [server]:
         run = subprocess.run(
             [

@@ -6,6 +6,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
@@ -219,3 +220,42 @@ def test_a_message_to_a_list_without_confirmed_subscribers_says_nobody_got_it(
     expect(owner.get_by_role("heading", name="Delivery: Finished")).to_be_visible()
     expect(owner.get_by_text("the list had no confirmed subscribers")).to_be_visible()
     expect(owner.get_by_text("Each recipient is listed here")).to_have_count(0)
+
+
+def test_no_page_breaks_its_content_security_policy(
+    live_server, new_browser_page, django_user_model
+):
+    admin = django_user_model.objects.create_superuser("chief", "chief@example.com", PASSWORD)
+    mailing_list = MailingListFactory(name="Banana Facts", owner=admin)
+    SubscriberFactory(mailing_list=mailing_list, email="reader@example.com")
+    page = new_browser_page()
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text
+            and violations.append(f"{page.url}: {message.text}")
+        ),
+    )
+
+    subscribe = reverse("mailinglist:subscribe", kwargs={"mailinglist_pk": mailing_list.pk})
+    for path in ["/user/login", "/user/register", subscribe]:
+        page.goto(live_server.url + path)
+    page.goto(live_server.url + "/admin/login/")
+    page.get_by_label("Username").fill("chief")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Mailing lists")).to_be_visible()
+    page.goto(live_server.url + "/mailinglist/")
+    page.goto(live_server.url + mailing_list.get_absolute_url())
+    page.get_by_role("link", name="Send new message").click()
+    page.get_by_label("Subject").fill("Ripe today")
+    page.get_by_label("Body").fill("# Good news\n\n| a | b |\n|---|---|\n| 1 | 2 |")
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Save").click()
+    bar = page.get_by_role("progressbar", name="Delivery progress").locator(".progress-bar")
+    expect(bar).to_have_attribute("style", re.compile(r"width: 100%"))
+    page.goto(live_server.url + "/mailinglist/api/v1/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Mail Ape API")
+
+    assert violations == []

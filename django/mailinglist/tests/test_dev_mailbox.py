@@ -26,7 +26,7 @@ def test_the_mailbox_lists_captured_emails(client, captured_email):
 
 def test_an_email_shows_clickable_links_and_its_html_part_in_a_frame(client, captured_email):
     page = client.get(f"/dev/mailbox/{captured_email}").content.decode()
-    html_part = client.get(f"/dev/mailbox/{captured_email}?part=html")
+    html_part = client.get(f"/dev/mailbox/{captured_email}/html")
 
     assert '<a href="http://localhost:8000/mailinglist/unsubscribe/x"' in page
     assert html_part["X-Frame-Options"] == "SAMEORIGIN"

@@ -1,6 +1,9 @@
 """What subscribers read: the list's name and links that work from a mail client."""
 
 import re
+from email import policy
+from email.parser import BytesParser
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 import pytest
@@ -76,3 +79,20 @@ def test_the_context_always_provides_subscriber_list_and_unsubscribe_link():
     assert context["subscriber"] == subscriber
     assert context["mailing_list"] == subscriber.mailing_list
     assert context["unsubscribe_link"].startswith(f"{LINK_DOMAIN}/mailinglist/unsubscribe/")
+
+
+@pytest.mark.parametrize("name", ["Bananen für alle", 'Banana "Facts", daily'])
+def test_the_list_id_keeps_the_id_outside_an_encoded_name(name):
+    mailing_list = MailingListFactory(name=name)
+    subscriber = SubscriberFactory(mailing_list=mailing_list)
+    message = MessageFactory(mailing_list=mailing_list)
+    row = SubscriberMessage.objects.create(message=message, subscriber=subscriber)
+
+    raw = emails.ListMessageMailer(message).build(row).message().as_bytes()
+
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    folded = re.search(rb"^List-Id:(.*(?:\r?\n[ \t].*)*)", raw, re.MULTILINE)[1]
+    header = re.sub(rb"\r?\n[ \t]", b" ", folded).strip()
+    assert header.endswith(f" <{mailing_list.pk}.lists.example.com>".encode())
+    assert b"=?" not in header.rpartition(b" <")[2]
+    assert parseaddr(parsed["List-Id"]) == (name, f"{mailing_list.pk}.lists.example.com")

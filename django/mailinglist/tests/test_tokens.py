@@ -74,6 +74,18 @@ def test_a_confirmation_token_works_only_once():
     assert not confirmation_token_generator.check_token(subscriber, token)
 
 
+def test_a_used_confirmation_token_stays_used_after_an_unsubscribe():
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber)
+    subscriber.confirm()
+
+    subscriber.unsubscribe()
+
+    assert not confirmation_token_generator.check_token(subscriber, token)
+    fresh = confirmation_token_generator.make_token(subscriber)
+    assert confirmation_token_generator.check_token(subscriber, fresh)
+
+
 def test_tokens_are_not_interchangeable_between_purposes():
     subscriber = SubscriberFactory(confirmed=False)
 
