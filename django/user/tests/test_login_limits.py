@@ -25,6 +25,15 @@ def fail_logins(client, username, times, address=STRANGER, url=None):
         )
 
 
+def log_in(client, username, address=STRANGER, url=None, **headers):
+    return client.post(
+        url or reverse("user:login"),
+        {"username": username, "password": PASSWORD},
+        REMOTE_ADDR=address,
+        **headers,
+    )
+
+
 def test_the_api_answers_429_after_too_many_wrong_passwords_even_for_the_right_one():
     user = UserFactory()
     api = APIClient()
@@ -42,11 +51,7 @@ def test_the_login_page_refuses_after_too_many_wrong_passwords(client):
     user = UserFactory()
     fail_logins(client, user.username, settings.MAIL_APE_LOGIN_MAX_FAILURES)
 
-    response = client.post(
-        reverse("user:login"),
-        {"username": user.username, "password": PASSWORD},
-        REMOTE_ADDR=STRANGER,
-    )
+    response = log_in(client, user.username)
 
     assert response.status_code == 200
     assert b"Too many failed logins" in response.content
@@ -57,11 +62,7 @@ def test_failures_on_the_login_page_lock_the_admin_login_too(client):
     admin = UserFactory(is_staff=True, is_superuser=True)
     fail_logins(client, admin.username, settings.MAIL_APE_LOGIN_MAX_FAILURES)
 
-    response = client.post(
-        reverse("admin:login"),
-        {"username": admin.username, "password": PASSWORD},
-        REMOTE_ADDR=STRANGER,
-    )
+    response = log_in(client, admin.username, url=reverse("admin:login"))
 
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
@@ -86,11 +87,7 @@ def test_a_stranger_cannot_lock_the_owner_out_from_elsewhere(client):
     user = UserFactory()
     fail_logins(client, user.username, settings.MAIL_APE_LOGIN_MAX_FAILURES, address=STRANGER)
 
-    response = client.post(
-        reverse("user:login"),
-        {"username": user.username, "password": PASSWORD},
-        REMOTE_ADDR=OWNER,
-    )
+    response = log_in(client, user.username, OWNER)
 
     assert response.status_code == 302
 
@@ -101,11 +98,7 @@ def test_guessing_spread_over_many_addresses_locks_the_username_everywhere(clien
     for n in range(25):
         fail_logins(client, user.username, 1, address=f"192.0.2.{n}")
 
-    response = client.post(
-        reverse("user:login"),
-        {"username": user.username, "password": PASSWORD},
-        REMOTE_ADDR=OWNER,
-    )
+    response = log_in(client, user.username, OWNER)
 
     assert response.status_code == 200
     assert b"Too many failed logins" in response.content
@@ -122,12 +115,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(client, sett
             HTTP_X_FORWARDED_FOR=f"192.0.2.66, {STRANGER}",
         )
 
-    response = client.post(
-        reverse("user:login"),
-        {"username": user.username, "password": PASSWORD},
-        REMOTE_ADDR="10.0.0.2",
-        HTTP_X_FORWARDED_FOR=OWNER,
-    )
+    response = log_in(client, user.username, "10.0.0.2", HTTP_X_FORWARDED_FOR=OWNER)
 
     assert response.status_code == 302
 
@@ -136,11 +124,7 @@ def test_other_users_are_not_locked_out(client):
     victim, bystander = UserFactory(), UserFactory()
     fail_logins(client, victim.username, settings.MAIL_APE_LOGIN_MAX_FAILURES)
 
-    response = client.post(
-        reverse("user:login"),
-        {"username": bystander.username, "password": PASSWORD},
-        REMOTE_ADDR=STRANGER,
-    )
+    response = log_in(client, bystander.username)
 
     assert response.status_code == 302
 
