@@ -25,7 +25,9 @@ psql --no-psqlrc --quiet --dbname postgres \
     --set app_password="${DJANGO_DB_PASSWORD}" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'app_user')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_user') \gexec
-SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',
+-- No NOSUPERUSER: naming that attribute at all takes a superuser, which RDS's master is
+-- not; a role it can create or alter is never a superuser anyway.
+SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L',
               :'app_user', :'app_password') \gexec
 
 -- CREATE DATABASE ... OWNER needs the master to be a member of the owner role; on
