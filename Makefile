@@ -17,9 +17,15 @@ $(VENV)/.installed: requirements.common.txt requirements.development.txt
 
 install: $(VENV)/.installed
 
-# Chromium for the browser tests comes from Debian; the rest is in the virtualenv.
+# From Debian: Chromium for the browser tests, and for the load script's test Apache with
+# mod_wsgi and python3-venv (its production virtualenv); the rest is in the virtualenv.
 system-packages:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	test -x /usr/sbin/apache2 || missing="$$missing apache2"; \
+	test -e /usr/lib/apache2/modules/mod_wsgi.so || missing="$$missing libapache2-mod-wsgi-py3"; \
+	/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	test -z "$$missing" || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
 run: install
 	cd django && python manage.py migrate --noinput
