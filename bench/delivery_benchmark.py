@@ -63,25 +63,42 @@ This week's **banana facts**, for every reader of the list:
 """
 
 
-def missing_prerequisites(pg, redis_url):
+def postgres_settings():
+    """How the scripts in bench/ reach PostgreSQL: the DJANGO_DB_* variables, or the
+    local server as the tests use it."""
+    return {
+        "host": os.environ.get("DJANGO_DB_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("DJANGO_DB_PORT", "5432")),
+        "user": os.environ.get("DJANGO_DB_USER", "postgres"),
+        "password": os.environ.get("DJANGO_DB_PASSWORD", ""),
+    }
+
+
+def unreachable_servers(pg, redis_url):
+    """What stops PostgreSQL or Redis from answering, one line each."""
     import psycopg2
     import redis
 
+    unreachable = []
+    try:
+        psycopg2.connect(dbname="postgres", **pg).close()
+    except psycopg2.OperationalError as error:
+        unreachable.append(f"PostgreSQL at {pg['host']}:{pg['port']} as {pg['user']}: {error}")
+    try:
+        redis.Redis.from_url(redis_url).ping()
+    except redis.RedisError as error:
+        unreachable.append(f"Redis at {redis_url}: {error}")
+    return unreachable
+
+
+def missing_prerequisites(pg, redis_url):
     missing = []
     if not smtp_sink_binary():
         missing.append(
             "Postfix's smtp-sink: apt-get install postfix (only the smtp-sink binary is "
             "used; postfix itself need not run)"
         )
-    try:
-        psycopg2.connect(dbname="postgres", **pg).close()
-    except psycopg2.OperationalError as error:
-        missing.append(f"PostgreSQL at {pg['host']}:{pg['port']} as {pg['user']}: {error}")
-    try:
-        redis.Redis.from_url(redis_url).ping()
-    except redis.RedisError as error:
-        missing.append(f"Redis at {redis_url}: {error}")
-    return missing
+    return missing + unreachable_servers(pg, redis_url)
 
 
 def smtp_sink_binary():
@@ -394,12 +411,7 @@ def main():
     args = parser.parse_args()
     sizes = sorted(set(args.sizes + ([1_000_000] if args.million else [])))
 
-    pg = {
-        "host": os.environ.get("DJANGO_DB_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("DJANGO_DB_PORT", "5432")),
-        "user": os.environ.get("DJANGO_DB_USER", "postgres"),
-        "password": os.environ.get("DJANGO_DB_PASSWORD", ""),
-    }
+    pg = postgres_settings()
     redis_url = os.environ.get("MAIL_APE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     missing = missing_prerequisites(pg, redis_url)
     if missing:

@@ -60,8 +60,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_WEB = ROOT / ".ci" / "production-web"
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "django")]
 
-# The benchmark's list of readers and its message; the tests' servers and helpers.
-from delivery_benchmark import MESSAGE_BODY, make_list_with_subscribers  # noqa: E402
+# The benchmark's servers, list of readers and message; the tests' servers and helpers.
+from delivery_benchmark import (  # noqa: E402
+    MESSAGE_BODY,
+    drop_database,
+    make_list_with_subscribers,
+    postgres_settings,
+    scratch_database,
+    unreachable_servers,
+)
 
 from mailinglist.tests.harness import (  # noqa: E402
     CeleryWorker,
@@ -454,7 +461,7 @@ def latency_summary(seconds):
     )
 
 
-def settings_environment(database, smtp_port, redis_url, queue_name, log_file):
+def settings_environment(pg, database, smtp_port, redis_url, queue_name, log_file):
     """Production settings for this machine; the SQS settings, which production
     requires, go unused with a Redis broker."""
     return {
@@ -462,10 +469,10 @@ def settings_environment(database, smtp_port, redis_url, queue_name, log_file):
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": SITE,
         "DJANGO_DB_NAME": database,
-        "DJANGO_DB_USER": "postgres",
-        "DJANGO_DB_PASSWORD": "",
-        "DJANGO_DB_HOST": "127.0.0.1",
-        "DJANGO_DB_PORT": "5432",
+        "DJANGO_DB_USER": pg["user"],
+        "DJANGO_DB_PASSWORD": pg["password"],
+        "DJANGO_DB_HOST": pg["host"],
+        "DJANGO_DB_PORT": str(pg["port"]),
         "DJANGO_LOG_FILE": str(log_file),
         "MAIL_APE_FROM_EMAIL": f"news@{SITE}",
         "MAILING_LIST_LINK_DOMAIN": LINK_DOMAIN,
@@ -488,44 +495,21 @@ def writable_by_apache(path):
     return path
 
 
-def missing_prerequisites(redis_url):
-    import psycopg2
-    import redis
-
+def missing_prerequisites(pg, redis_url):
     missing = []
-    if (
-        not Path("/usr/sbin/apache2").exists()
-        or not Path("/usr/lib/apache2/modules/mod_wsgi.so").exists()
+    if not all(
+        Path(path).exists()
+        for path in ("/usr/sbin/apache2", "/usr/lib/apache2/modules/mod_wsgi.so")
     ):
         missing.append("Apache with mod_wsgi: apt-get install apache2 libapache2-mod-wsgi-py3")
-    try:
-        psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres").close()
-    except psycopg2.OperationalError as error:
-        missing.append(f"PostgreSQL at 127.0.0.1:5432 as postgres: {error}")
-    try:
-        redis.Redis.from_url(redis_url).ping()
-    except redis.RedisError as error:
-        missing.append(f"Redis at {redis_url}: {error}")
-    return missing
+    return missing + unreachable_servers(pg, redis_url)
 
 
-@contextlib.contextmanager
-def scratch_database(name):
-    import psycopg2
+def drop_scratch_database(pg, name):
+    from django.db import connections
 
-    server = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    server.autocommit = True
-    try:
-        with server.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield name
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with server.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        server.close()
+    connections.close_all()
+    drop_database(pg, name)
 
 
 @contextlib.contextmanager
@@ -647,7 +631,7 @@ def log_tail(path, lines=20):
     return ""
 
 
-def run(arguments, scratch):
+def run(arguments, pg, scratch):
     from django.core.management import call_command
 
     mailbox = VisitorMailbox()
@@ -656,14 +640,15 @@ def run(arguments, scratch):
     logs = scratch / "logs"
     web_logs = writable_by_apache(scratch / "web-logs")
     settings = settings_environment(
-        database, mailbox.port, arguments.redis_url, queue_name, logs / "script.log"
+        pg, database, mailbox.port, arguments.redis_url, queue_name, logs / "script.log"
     )
     os.environ.update(settings)
     import django
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mailbox)
-        stack.enter_context(scratch_database(database))
+        scratch_database(pg, database)
+        stack.callback(drop_scratch_database, pg, database)
         django.setup()
         call_command("migrate", verbosity=0)
         call_command("createcachetable")
@@ -807,7 +792,8 @@ def redis_cleanup(redis_url, queue_name):
 
 def main():
     arguments = parse_arguments()
-    missing = missing_prerequisites(arguments.redis_url)
+    pg = postgres_settings()
+    missing = missing_prerequisites(pg, arguments.redis_url)
     if missing:
         print("Missing:\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
@@ -818,7 +804,7 @@ def main():
     scratch.chmod(0o755)
     (scratch / "logs").mkdir()
     try:
-        return run(arguments, scratch)
+        return run(arguments, pg, scratch)
     finally:
         if arguments.keep_logs:
             arguments.keep_logs.mkdir(parents=True, exist_ok=True)
