@@ -325,8 +325,9 @@ def one_click_url(list_unsubscribe):
 
 
 @dataclass
-class Visit:
-    """What every visitor shares: where to go, until when, and the mail sink."""
+class LoadRun:
+    """What every client of the run shares: where Apache listens, when the run ends,
+    the mail sink, the subscribe page, and whether a visitor waits for a list message."""
 
     port: int
     deadline: float
@@ -336,24 +337,26 @@ class Visit:
 
 
 class Visitor(threading.Thread):
-    def __init__(self, number, visit):
+    def __init__(self, number, load_run):
         super().__init__(name=f"visitor-{number}", daemon=True)
         self.number = number
-        self.visit = visit
+        self.load_run = load_run
         self.tally = Tally()
         # Addresses from 198.18.0.0/15, set aside for benchmarks (RFC 2544).
         self.client_address = f"198.18.{number // 250}.{number % 250 + 1}"
 
     def run(self):
-        browser = Browser(self.visit.port, self.client_address, self.tally)
-        visits = 0
-        while time.monotonic() < self.visit.deadline:
-            visits += 1
-            address = f"visitor{self.number}-{visits}@{VISITOR_DOMAIN}"
+        browser = Browser(self.load_run.port, self.client_address, self.tally)
+        visit_number = 0
+        while time.monotonic() < self.load_run.deadline:
+            visit_number += 1
+            address = f"visitor{self.number}-{visit_number}@{VISITOR_DOMAIN}"
             try:
                 self.subscribe_confirm_unsubscribe(browser, address)
             except RateLimited as limited:
-                time.sleep(max(0, min(limited.retry_after, self.visit.deadline - time.monotonic())))
+                time.sleep(
+                    max(0, min(limited.retry_after, self.load_run.deadline - time.monotonic()))
+                )
             except VisitEnded:
                 pass
             except Exception as error:
@@ -362,7 +365,7 @@ class Visitor(threading.Thread):
                 self.tally.errors[("visit", f"{type(error).__name__}: {error}")] += 1
 
     def next_mail(self, inbox, waiting_for):
-        remaining = self.visit.deadline - time.monotonic()
+        remaining = self.load_run.deadline - time.monotonic()
         try:
             return inbox.get(timeout=max(remaining, 0.001))
         except queue.Empty:
@@ -370,8 +373,8 @@ class Visitor(threading.Thread):
             raise VisitEnded(waiting_for) from None
 
     def subscribe_confirm_unsubscribe(self, browser, address):
-        inbox = self.visit.mailbox.inbox(address)
-        path = self.visit.subscribe_path
+        inbox = self.load_run.mailbox.inbox(address)
+        path = self.load_run.subscribe_path
         page = browser.request(SUBSCRIBE_PAGE, "GET", path, expect=200)
         form = browser.form_on(SUBSCRIBE_PAGE, page, path)
         if form.email_field is None:
@@ -392,7 +395,7 @@ class Visitor(threading.Thread):
         browser.post_form(CONFIRMATION_FORM, path, form.fields, expect=200)
         self.tally.confirmed.append(address)
 
-        self.visit.news_wanted.set()
+        self.load_run.news_wanted.set()
         news: EmailMessage | None = None
         while news is None or not str(news["Subject"]).startswith(NEWS_SUBJECT):
             _, news = self.next_mail(inbox, "a message of the list")
@@ -413,9 +416,9 @@ class Owner(threading.Thread):
     """Sends the visitors' list a short message through the API whenever someone has
     confirmed since the last one, at most every interval seconds."""
 
-    def __init__(self, visit, interval, list_id, token):
+    def __init__(self, load_run, interval, list_id, token):
         super().__init__(name="owner", daemon=True)
-        self.visit = visit
+        self.load_run = load_run
         self.interval = interval
         self.path = f"/mailinglist/api/v1/mailinglist/{list_id}/messages"
         self.token = token
@@ -423,12 +426,12 @@ class Owner(threading.Thread):
         self.message_ids = []
 
     def run(self):
-        browser = Browser(self.visit.port, OWNER_CLIENT_ADDRESS, self.tally)
-        while time.monotonic() + self.interval < self.visit.deadline:
+        browser = Browser(self.load_run.port, OWNER_CLIENT_ADDRESS, self.tally)
+        while time.monotonic() + self.interval < self.load_run.deadline:
             time.sleep(self.interval)
-            if not self.visit.news_wanted.is_set():
+            if not self.load_run.news_wanted.is_set():
                 continue
-            self.visit.news_wanted.clear()
+            self.load_run.news_wanted.clear()
             number = len(self.message_ids) + 1
             body = {"subject": f"{NEWS_SUBJECT} #{number}", "body": "More **bananas** soon."}
             with contextlib.suppress(VisitEnded):
@@ -680,7 +683,7 @@ def run(arguments, pg, scratch):
             flush=True,
         )
         started = time.monotonic()
-        visit = Visit(
+        load_run = LoadRun(
             port=port,
             deadline=started + arguments.seconds,
             mailbox=mailbox,
@@ -690,8 +693,8 @@ def run(arguments, pg, scratch):
         readers_message = Message.objects.create(
             mailing_list=readers_list, subject="Ripe bananas", body=MESSAGE_BODY
         )
-        owner = Owner(visit, arguments.news_every, news_list.pk, token)
-        visitors = [Visitor(number, visit) for number in range(arguments.visitors)]
+        owner = Owner(load_run, arguments.news_every, news_list.pk, token)
+        visitors = [Visitor(number, load_run) for number in range(arguments.visitors)]
         for client in (owner, *visitors):
             client.start()
         for client in (owner, *visitors):
