@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import logging
 import os
 import queue
 import re
@@ -653,6 +654,9 @@ def run(arguments, pg, scratch):
         scratch_database(pg, database)
         stack.callback(drop_scratch_database, pg, database)
         django.setup()
+        # Production settings log INFO, and the sink's aiosmtpd logs every SMTP command
+        # at INFO: writing that would be much of this process's work.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         call_command("migrate", verbosity=0)
         call_command("createcachetable")
         readers_list, news_list, token = make_lists(arguments.recipients)
