@@ -12,8 +12,9 @@ request carries what the load balancer adds (X-Forwarded-For, X-Forwarded-Proto)
 and Apache runs with MAIL_APE_TRUSTED_PROXY_HOPS=1, so each visitor has an address
 of its own as behind AWS's load balancer; the subscribe limits keep their defaults.
 
-Beforehand a list gets --recipients confirmed readers; its owner's message to them
-is saved when the visitors start, so delivery and web traffic share the machine.
+Beforehand a list gets --recipients confirmed readers, and every mod_wsgi process
+loads Django; the owner's message to the readers is saved as the visitors start, so
+delivery and web traffic share the machine.
 For --seconds, each of --visitors visitors, over and over, with a new address each
 time: opens the subscribe page of a second list, sends its form (CSRF token and
 all), opens the thank-you page, reads its confirmation e-mail from the sink, opens
@@ -49,6 +50,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -83,8 +85,12 @@ SITE = "lists.example.com"
 LINK_DOMAIN = f"https://{SITE}"
 VISITOR_DOMAIN = "visitors.example.net"
 NEWS_SUBJECT = "Banana news"
-# The owner's address, outside the visitors' range (198.18.0.0/15, RFC 2544).
+# The owner's address, and the one that warms the site up, outside the visitors'
+# range (198.18.0.0/15, RFC 2544).
 OWNER_CLIENT_ADDRESS = "198.51.100.7"
+WARM_UP_CLIENT_ADDRESS = "198.51.100.8"
+# More requests at once than apache/mailape.apache.conf has mod_wsgi threads (2 x 4).
+WARM_UP_REQUESTS = 16
 # Apache closes a kept-alive connection after 5 idle seconds (KeepAliveTimeout); a
 # browser that waited longer opens a new one rather than race the close.
 IDLE_SECONDS_BEFORE_RECONNECT = 3
@@ -554,6 +560,19 @@ def answers_health(port):
         connection.close()
 
 
+def warm_up(port, subscribe_path):
+    """Each mod_wsgi daemon process loads Django on its first request; the figures are
+    those of a site already running, so every process gets a request before the clock
+    starts."""
+
+    def open_subscribe_page(_):
+        browser = Browser(port, WARM_UP_CLIENT_ADDRESS, Tally())
+        browser.request(SUBSCRIBE_PAGE, "GET", subscribe_path, expect=200)
+
+    with ThreadPoolExecutor(WARM_UP_REQUESTS) as pool:
+        list(pool.map(open_subscribe_page, range(WARM_UP_REQUESTS)))
+
+
 def make_lists(recipients):
     from rest_framework.authtoken.models import Token
 
@@ -677,6 +696,8 @@ def run(arguments, pg, scratch):
         )
         wait_until(lambda: answers_health(port), timeout=60, message="Apache to serve /health")
         stack.callback(lambda: redis_cleanup(arguments.redis_url, queue_name))
+        subscribe_path = f"/mailinglist/{news_list.pk}/subscribe"
+        warm_up(port, subscribe_path)
 
         from mailinglist.models import Message
 
@@ -691,7 +712,7 @@ def run(arguments, pg, scratch):
             port=port,
             deadline=started + arguments.seconds,
             mailbox=mailbox,
-            subscribe_path=f"/mailinglist/{news_list.pk}/subscribe",
+            subscribe_path=subscribe_path,
             news_wanted=threading.Event(),
         )
         readers_message = Message.objects.create(
