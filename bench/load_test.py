@@ -687,6 +687,9 @@ def run(arguments, pg, scratch):
             "MAIL_APE_TRUSTED_PROXY_HOPS": "1",
         }
         port = stack.enter_context(apache_serving(scratch / "mailape", apache_environment))
+        # Registered before the worker starts, so it runs once the worker has stopped
+        # and put back the tasks it held.
+        stack.callback(forget_queue, arguments.redis_url, queue_name)
         stack.enter_context(
             celery_worker(
                 {**os.environ, "DJANGO_LOG_FILE": str(logs / "worker-django.log")},
@@ -695,7 +698,6 @@ def run(arguments, pg, scratch):
             )
         )
         wait_until(lambda: answers_health(port), timeout=60, message="Apache to serve /health")
-        stack.callback(lambda: redis_cleanup(arguments.redis_url, queue_name))
         subscribe_path = f"/mailinglist/{news_list.pk}/subscribe"
         warm_up(port, subscribe_path)
 
@@ -812,10 +814,14 @@ def report(
     return 1 if failed else 0
 
 
-def redis_cleanup(redis_url, queue_name):
+def forget_queue(redis_url, queue_name):
+    """Delete the run's Celery queue and Kombu's bindings of it from the shared Redis."""
     import redis
 
-    redis.Redis.from_url(redis_url).delete(queue_name, f"_kombu.binding.{queue_name}")
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"*{queue_name}"))
+    if keys:
+        client.delete(*keys)
 
 
 def main():
