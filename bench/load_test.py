@@ -94,6 +94,8 @@ WARM_UP_REQUESTS = 16
 # Apache closes a kept-alive connection after 5 idle seconds (KeepAliveTimeout); a
 # browser that waited longer opens a new one rather than race the close.
 IDLE_SECONDS_BEFORE_RECONNECT = 3
+# How a connection the server closed before answering shows itself to http.client.
+CLOSED_UNREAD = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 SUBSCRIBE_PAGE = "GET subscribe page"
 SUBSCRIBE_FORM = "POST subscribe form"
@@ -225,6 +227,8 @@ class Tally:
     timeline: list[tuple[float, float]] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     rate_limited: Counter = field(default_factory=Counter)
+    # Requests sent again because Apache had closed the kept-alive connection unread.
+    resent: int = 0
     confirmation_delays: list[float] = field(default_factory=list)
     subscribed: list[str] = field(default_factory=list)
     confirmed: list[str] = field(default_factory=list)
@@ -237,6 +241,7 @@ class Tally:
         self.timeline.extend(other.timeline)
         self.errors.update(other.errors)
         self.rate_limited.update(other.rate_limited)
+        self.resent += other.resent
         self.confirmation_delays.extend(other.confirmation_delays)
         self.subscribed.extend(other.subscribed)
         self.confirmed.extend(other.confirmed)
@@ -270,9 +275,16 @@ class Browser:
             self.connection.close()
         started_at, started = time.time(), time.perf_counter()
         try:
-            self.connection.request(method, path, body=body, headers=all_headers)
-            response = self.connection.getresponse()
-            text = response.read().decode("utf-8", "replace")
+            try:
+                response, text = self._exchange(method, path, body, all_headers)
+            except CLOSED_UNREAD as error:
+                if not error.connection_was_reused:
+                    raise
+                # Apache's event MPM closes kept-alive connections when its threads run
+                # short, and a request that meets the close was never read: like a
+                # browser, send it again on a new connection.
+                self.tally.resent += 1
+                response, text = self._exchange(method, path, body, all_headers)
         except (OSError, http.client.HTTPException) as error:
             self.connection.close()
             self.tally.errors[(kind, f"connection error: {type(error).__name__}: {error}")] += 1
@@ -295,6 +307,17 @@ class Browser:
             self.tally.errors[(kind, f"{answer.status} where {expect} was expected")] += 1
             raise VisitEnded(kind)
         return answer
+
+    def _exchange(self, method, path, body, headers):
+        reused = self.connection.sock is not None
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+            return response, response.read().decode("utf-8", "replace")
+        except CLOSED_UNREAD as error:
+            self.connection.close()
+            error.connection_was_reused = reused
+            raise
 
     def post_form(self, kind, path, fields, *, expect):
         return self.request(
@@ -767,6 +790,7 @@ def report(
     for (kind, description), count in tally.errors.most_common(10):
         print(f"    {count} x {kind}: {description}")
     print(f"429 (rate limited): {sum(tally.rate_limited.values())}")
+    print(f"sent again after Apache closed a kept-alive connection unread: {tally.resent}")
     if errors:
         print(f"last lines of the web log:\n{log_tail(web_logs / 'mailape.log')}")
 
