@@ -44,6 +44,10 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "mailape_cache",
+        # Throttle and lockout counters expire by themselves; past MAX_ENTRIES Django
+        # deletes a third of all entries, live counters too, so the ceiling is far above
+        # what an hour of traffic leaves (the default, 300, is not).
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
     }
 }
 
