@@ -6,7 +6,7 @@ from typing import Any
 from csp.constants import NONE, SELF
 from django.contrib.messages import constants as messages
 
-from config.env import env_bool, env_int, env_str
+from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "user.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -93,6 +94,8 @@ MAIL_APE_API_AUTH_MAX_FAILURES_PER_ADDRESS = env_int(
 MAIL_APE_SUBSCRIBE_RATE_PER_CLIENT = env_str("MAIL_APE_SUBSCRIBE_RATE_PER_CLIENT", "20/hour")
 MAIL_APE_SUBSCRIBE_RATE_PER_LIST = env_str("MAIL_APE_SUBSCRIBE_RATE_PER_LIST", "1000/hour")
 MAIL_APE_CONFIRMATIONS_PER_ADDRESS = env_str("MAIL_APE_CONFIRMATIONS_PER_ADDRESS", "3/hour")
+# Test sends an owner may ask for (each to up to 10 addresses).
+MAIL_APE_TEST_SENDS_PER_OWNER = env_str("MAIL_APE_TEST_SENDS_PER_OWNER", "20/hour")
 # Proxies in front of Mail Ape that append the client's address to X-Forwarded-For
 # (AWS's load balancer is one); the entry that many from the end is the client.
 MAIL_APE_TRUSTED_PROXY_HOPS = env_int("MAIL_APE_TRUSTED_PROXY_HOPS", 0)
@@ -121,6 +124,8 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 MAIL_APE_FROM_EMAIL = env_str("MAIL_APE_FROM_EMAIL", "mailape@localhost")
+# The domains a list may send from (its from address); empty allows any.
+MAIL_APE_ALLOWED_FROM_DOMAINS = env_list("MAIL_APE_ALLOWED_FROM_DOMAINS", [])
 DEFAULT_FROM_EMAIL = MAIL_APE_FROM_EMAIL
 SERVER_EMAIL = MAIL_APE_FROM_EMAIL
 # Scheme, host and (where not the default) port of the links put in e-mails.
@@ -148,6 +153,8 @@ MAIL_APE_DELIVERY_PARALLELISM = env_int("MAIL_APE_DELIVERY_PARALLELISM", 4)
 MAIL_APE_MAX_ATTEMPTS = env_int("MAIL_APE_MAX_ATTEMPTS", 6)
 MAIL_APE_RETRY_BASE_SECONDS = env_int("MAIL_APE_RETRY_BASE_SECONDS", 60)
 MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 60)
+# How often scheduled messages whose time has come are handed to delivery.
+MAIL_APE_SCHEDULER_SECONDS = env_int("MAIL_APE_SCHEDULER_SECONDS", 10)
 # How often work that waited in the outbox while the broker was down is handed over.
 MAIL_APE_RELAY_SECONDS = env_int("MAIL_APE_RELAY_SECONDS", 10)
 # E-mails per second across every worker; 0 leaves sending unthrottled.
@@ -176,6 +183,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-deliveries": {
         "task": "mailinglist.tasks.requeue_stalled_deliveries",
         "schedule": MAIL_APE_SWEEP_SECONDS,
+    },
+    "start-due-messages": {
+        "task": "mailinglist.tasks.start_due_messages",
+        "schedule": MAIL_APE_SCHEDULER_SECONDS,
     },
     "relay-queued-tasks": {
         "task": "mailinglist.tasks.relay_queued_tasks",
@@ -220,6 +231,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served from our own static files, so the docs work without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # A message's status: any state when read, fewer when written.
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": ["draft", "scheduled", "sending", "paused", "cancelled", "finished"],
+        "NewMessageStatusEnum": ["draft", "scheduled", "sending"],
+        "MessageChangeStatusEnum": ["draft", "scheduled"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "mailinglist.api.schema.document_errors",

@@ -17,11 +17,16 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.core.mail.message import sanitize_address
+from django.db.models.functions import Lower
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
 from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
-from mailinglist.tokens import confirmation_token_generator, unsubscribe_token_generator
+from mailinglist.tokens import (
+    confirmation_token_generator,
+    make_message_view_token,
+    unsubscribe_token_generator,
+)
 
 
 def absolute_url(path: str) -> str:
@@ -34,6 +39,19 @@ def _unsubscribe_url(token: str) -> str:
 
 def unsubscribe_link(subscriber: Subscriber) -> str:
     return _unsubscribe_url(unsubscribe_token_generator.make_token(subscriber))
+
+
+def view_in_browser_link(message: Message) -> str:
+    """The message's page in the list's archive, or, with the archive off, its signed page."""
+    if message.mailing_list.archive:
+        return absolute_url(
+            reverse(
+                "mailinglist:archived_message",
+                kwargs={"mailinglist_pk": message.mailing_list_id, "pk": message.pk},
+            )
+        )
+    token = make_message_view_token(message.pk)
+    return absolute_url(reverse("mailinglist:view_in_browser", kwargs={"token": token}))
 
 
 def confirmation_link(subscriber: Subscriber) -> str:
@@ -66,7 +84,9 @@ def list_headers(
     if settings.MAIL_APE_UNSUBSCRIBE_MAILTO:
         unsubscribe += f", <mailto:{settings.MAIL_APE_UNSUBSCRIBE_MAILTO}?subject=unsubscribe>"
     host = _link_host()
+    reply_to = {"Reply-To": mailing_list.reply_to} if mailing_list.reply_to else {}
     return {
+        **reply_to,
         "Message-ID": f"<{message_id_local_part}@{host}>",
         # RFC 2919: the name may be an encoded word, the id in angle brackets may not.
         "List-Id": formataddr((mailing_list.name, f"{mailing_list.pk}.{host}"), "utf-8"),
@@ -76,12 +96,12 @@ def list_headers(
 
 
 def _email(
-    subject: str, text: str, html: str, recipient: str, headers: dict[str, str]
+    subject: str, text: str, html: str, sender: str, recipient: str, headers: dict[str, str]
 ) -> EmailMultiAlternatives:
     email = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=settings.MAIL_APE_FROM_EMAIL,
+        from_email=sender,
         to=[recipient],
         headers=headers,
     )
@@ -107,6 +127,7 @@ def send_confirmation_email(subscriber: Subscriber) -> None:
         subject=" ".join(subject.split()),
         text=render_to_string("mailinglist/email/confirmation-body.txt", context),
         html=render_to_string("mailinglist/email/confirmation-body.html", context),
+        sender=subscriber.mailing_list.sender,
         recipient=subscriber.email,
         headers=list_headers(context, f"confirm-{subscriber.pk}"),
     )
@@ -124,10 +145,13 @@ class ListMessageMailer:
     copy go the slower way: rendered and serialised per recipient.
     """
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, subject_prefix: str = "") -> None:
         self.message = message
         self.mailing_list: MailingList = message.mailing_list
-        self.body_html = message.body_html
+        self.subject = subject_prefix + message.subject
+        self.sender = self.mailing_list.sender
+        self.body_html = message.html
+        self.view_in_browser_link = view_in_browser_link(message)
         self.text_template = get_template("mailinglist/email/message-body.txt")
         self.html_template = get_template("mailinglist/email/message-body.html")
         self.envelope_from = sanitize_address(
@@ -143,6 +167,7 @@ class ListMessageMailer:
             "unsubscribe_link": unsubscribe_link,
             "message": self.message,
             "body_html": self.body_html,
+            "view_in_browser_link": self.view_in_browser_link,
         }
 
     def build(self, subscriber_message: SubscriberMessage) -> EmailMultiAlternatives:
@@ -150,11 +175,17 @@ class ListMessageMailer:
         subscriber.mailing_list = self.mailing_list
         if self.shared_copy is not None:
             return self.shared_copy.personalise(subscriber_message)
-        context = EmailTemplateContext(subscriber, message=self.message, body_html=self.body_html)
+        context = EmailTemplateContext(
+            subscriber,
+            message=self.message,
+            body_html=self.body_html,
+            view_in_browser_link=self.view_in_browser_link,
+        )
         return _email(
-            subject=self.message.subject,
+            subject=self.subject,
             text=self.text_template.render(context),
             html=self.html_template.render(context),
+            sender=self.sender,
             recipient=subscriber.email,
             headers=list_headers(context, subscriber_message.pk),
         )
@@ -225,7 +256,7 @@ class SharedCopy:
             return None
         headers = list_headers(context, placeholders["message_id"])
         headers["Date"] = placeholders["date"]
-        email = _email(mailer.message.subject, text, html, placeholders["to"], headers)
+        email = _email(mailer.subject, text, html, mailer.sender, placeholders["to"], headers)
         data = email.message().as_bytes(linesep="\r\n")
         expected = {
             "to": 1,
@@ -267,7 +298,8 @@ class SharedCopy:
             b"".join(data),
             envelope_from=self.mailer.envelope_from,
             envelope_to=address,
-            subject=self.mailer.message.subject,
+            subject=self.mailer.subject,
+            sender=self.mailer.sender,
             text=self.text.replace(unsubscribe_placeholder, link),
             html=self.html.replace(unsubscribe_placeholder, link),
             recipient=subscriber.email,
@@ -311,6 +343,7 @@ class PersonalisedEmail(EmailMultiAlternatives):
         envelope_from: str,
         envelope_to: str,
         subject: str,
+        sender: str,
         text: str,
         html: str,
         recipient: str,
@@ -319,7 +352,7 @@ class PersonalisedEmail(EmailMultiAlternatives):
         super().__init__(
             subject=subject,
             body=text,
-            from_email=settings.MAIL_APE_FROM_EMAIL,
+            from_email=sender,
             to=[recipient],
             headers=headers,
             alternatives=[(html, "text/html")],
@@ -348,3 +381,33 @@ def send_copy(connection: BaseEmailBackend, email: EmailMultiAlternatives) -> No
         connection.connection.sendmail(email.envelope_from, [email.envelope_to], email.data)
     else:
         connection.send_messages([email])
+
+
+def send_test_copies(message_id: uuid.UUID | str, addresses: list[str]) -> None:
+    """Send each address a copy built as the real ones are, its subject marked [Test].
+
+    An address on the list gets the copy its subscriber would; any other gets the
+    copy of a subscriber who is not saved, whose unsubscribe link leads nowhere. No
+    delivery row is made: a test is in no figure.
+    """
+    message = Message.objects.select_related("mailing_list").filter(pk=message_id).first()
+    if message is None:
+        return
+    mailer = ListMessageMailer(message, subject_prefix="[Test] ")
+    on_the_list = {
+        subscriber.email.lower(): subscriber
+        for subscriber in message.mailing_list.subscriber_set.annotate(
+            address=Lower("email")
+        ).filter(address__in=[address.lower() for address in addresses])
+    }
+    connection = smtp_connection()
+    try:
+        for address in addresses:
+            subscriber = on_the_list.get(address.lower()) or Subscriber(
+                email=address, mailing_list=message.mailing_list
+            )
+            send_copy(
+                connection, mailer.build(SubscriberMessage(message=message, subscriber=subscriber))
+            )
+    finally:
+        connection.close()

@@ -1,7 +1,12 @@
+import re
+
 from django import forms
+from django.core.validators import validate_email
+from django.db import models
+from django.utils import timezone
 
 from mailinglist.models import MailingList, Message, Subscriber
-from mailinglist.validators import validate_sendable_address
+from mailinglist.validators import MAX_TEST_ADDRESSES, validate_sendable_address
 
 
 class MailingListForm(forms.ModelForm):
@@ -30,3 +35,69 @@ class MessageForm(forms.ModelForm):
         fields = ["subject", "body"]
         help_texts = {"body": "Markdown. Press Preview to see how it will look."}
         widgets = {"body": forms.Textarea(attrs={"rows": 14})}
+
+
+def _https_unless_said(model_field, **kwargs):
+    """Form fields for a model's fields; a web address typed without a scheme is https."""
+    if isinstance(model_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return model_field.formfield(**kwargs)
+
+
+class MailingListSettingsForm(forms.ModelForm):
+    class Meta:
+        model = MailingList
+        fields = ["name", *MailingList.IDENTITY_FIELDS]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "thank_you_text": forms.Textarea(attrs={"rows": 4}),
+            "confirmation_text": forms.Textarea(attrs={"rows": 4}),
+        }
+        formfield_callback = _https_unless_said
+
+
+class ScheduleForm(forms.Form):
+    send_at = forms.DateTimeField(
+        label="Send at",
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S"
+        ),
+        help_text="In your time zone, which you can change under Settings.",
+    )
+
+    def clean_send_at(self):
+        send_at = self.cleaned_data["send_at"]
+        if send_at <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future.", code="past")
+        return send_at
+
+
+class TestSendForm(forms.Form):
+    emails = forms.CharField(
+        label="Send a test to",
+        help_text=f"Up to {MAX_TEST_ADDRESSES} addresses, separated by commas or spaces.",
+    )
+
+    def clean_emails(self):
+        addresses = [
+            address for address in re.split(r"[\s,;]+", self.cleaned_data["emails"]) if address
+        ]
+        if not addresses:
+            raise forms.ValidationError("Name at least one address.", code="required")
+        if len(addresses) > MAX_TEST_ADDRESSES:
+            raise forms.ValidationError(
+                "A test goes to at most %(limit)s addresses.",
+                code="too_many",
+                params={"limit": MAX_TEST_ADDRESSES},
+            )
+        for address in addresses:
+            try:
+                validate_email(address)
+                validate_sendable_address(address)
+            except forms.ValidationError:
+                raise forms.ValidationError(
+                    "Mail Ape cannot send to %(address)s.",
+                    code="invalid",
+                    params={"address": address},
+                ) from None
+        return addresses

@@ -1,5 +1,7 @@
 import logging
 import uuid
+from datetime import timedelta
+from email.utils import formataddr
 
 from django.conf import settings
 from django.core.cache import cache
@@ -11,6 +13,7 @@ from django.utils import timezone
 
 from mailinglist import queueing
 from mailinglist.delivery.states import (
+    EDITABLE_MESSAGE_STATES,
     FINAL_MESSAGE_STATES,
     UNDELIVERED,
     DeliveryState,
@@ -22,6 +25,7 @@ from mailinglist.delivery.states import (
 from mailinglist.markdown import render_markdown
 from mailinglist.throttles import ConfirmationsPerAddressThrottle
 from mailinglist.validators import (
+    validate_from_address,
     validate_message_body,
     validate_sendable_address,
     validate_single_line,
@@ -30,6 +34,8 @@ from mailinglist.validators import (
 logger = logging.getLogger(__name__)
 
 CONFIRMATION_RESEND_SECONDS = 600
+# A scheduled message that goes out later than this after its time says so.
+SCHEDULE_TOLERANCE = timedelta(minutes=1)
 UUID_SPACE = 2**128
 
 
@@ -46,8 +52,71 @@ class MailingList(models.Model):
     name = models.CharField(max_length=140, validators=[validate_single_line])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     created = models.DateTimeField(default=timezone.now, editable=False)
+    # The list's own identity in its e-mails and on its subscriber pages.
+    from_name = models.CharField(
+        "sender's name",
+        max_length=100,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="The sender's name in readers' inboxes; the list's name if empty.",
+    )
+    from_email = models.EmailField(
+        "sender's address",
+        blank=True,
+        validators=[validate_from_address],
+        help_text="The sender's address; Mail Ape's own if empty.",
+    )
+    reply_to = models.EmailField(
+        "reply-to address",
+        blank=True,
+        validators=[validate_sendable_address],
+        help_text="Where readers' replies go, if not to the sender's address.",
+    )
+    description = models.TextField(
+        blank=True, max_length=2000, help_text="Shown on the subscribe page."
+    )
+    thank_you_text = models.TextField(
+        "text after subscribing",
+        blank=True,
+        max_length=10_000,
+        help_text="Markdown shown to a visitor who has just subscribed.",
+    )
+    confirmation_text = models.TextField(
+        "text after confirming",
+        blank=True,
+        max_length=10_000,
+        help_text="Markdown shown to a subscriber who has just confirmed.",
+    )
+    subscribed_url = models.URLField(
+        "page after subscribing",
+        blank=True,
+        help_text="A page of your own to send visitors to after subscribing, instead.",
+    )
+    confirmed_url = models.URLField(
+        "page after confirming",
+        blank=True,
+        help_text="A page of your own to send subscribers to after confirming, instead.",
+    )
+    archive = models.BooleanField(
+        "public archive",
+        default=False,
+        help_text="Publish the messages sent to this list on a public page and Atom feed.",
+    )
 
     objects = MailingListQuerySet.as_manager()
+
+    # What the owner sets on the list's settings page and through the API.
+    IDENTITY_FIELDS = [
+        "from_name",
+        "from_email",
+        "reply_to",
+        "description",
+        "thank_you_text",
+        "confirmation_text",
+        "subscribed_url",
+        "confirmed_url",
+        "archive",
+    ]
 
     class Meta:
         ordering = ["-created"]
@@ -60,6 +129,17 @@ class MailingList(models.Model):
 
     def user_can_use_mailing_list(self, user):
         return user.is_authenticated and self.owner_id == user.pk
+
+    @property
+    def sender(self):
+        """The From header of the list's e-mails."""
+        return formataddr(
+            (self.from_name or self.name, self.from_email or settings.MAIL_APE_FROM_EMAIL),
+            settings.DEFAULT_CHARSET,
+        )
+
+    def sent_messages(self):
+        return self.message_set.sent()
 
 
 class SubscriberQuerySet(models.QuerySet):
@@ -159,6 +239,11 @@ class MessageQuerySet(models.QuerySet):
     def usable_by(self, user):
         return self.filter(mailing_list__in=MailingList.objects.usable_by(user))
 
+    def sent(self):
+        """Messages that went out, or are going out, and were not cancelled: what an
+        archive shows and a "view in your browser" link may open."""
+        return self.filter(queued__isnull=False).exclude(status=MessageState.CANCELLED)
+
 
 class Message(models.Model):
     Status = MessageState
@@ -167,7 +252,14 @@ class Message(models.Model):
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)
     subject = models.CharField(max_length=140, validators=[validate_single_line])
     body = models.TextField(validators=[validate_message_body])
+    # The body as HTML, rendered whenever the body is saved rather than on every view.
+    html = models.TextField(default="", editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
+    # When a scheduled message is to go out.
+    send_at = models.DateTimeField(null=True, blank=True)
+    # When the message was handed to delivery; the subscribers confirmed then who had
+    # joined by then are its recipients.
+    queued = models.DateTimeField(null=True, blank=True, editable=False)
     started = models.DateTimeField(null=True, blank=True, editable=False)
     finished = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(
@@ -195,22 +287,33 @@ class Message(models.Model):
         return self.subject
 
     def save(self, *args, **kwargs):
-        is_new = self._state.adding
+        """Save, rendering the body if it may have changed; a new message saved as sending
+        (the default, as in the book) is handed to delivery once the transaction commits."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "body" in update_fields:
+            self.render()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "html"}
+        going_out = self._state.adding and self.status == MessageState.SENDING
+        if going_out:
+            self.queued = timezone.now()
         super().save(*args, **kwargs)
-        if is_new:
+        if going_out:
             self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
 
     def get_absolute_url(self):
         return reverse("mailinglist:view_message", kwargs={"pk": self.pk})
 
-    @property
-    def body_html(self):
-        return render_markdown(self.body)
+    def render(self):
+        self.html = render_markdown(self.body)
 
     def recipients(self):
-        """Who gets this message: the subscribers it was written for who are confirmed now."""
+        """Who gets this message: the subscribers who had joined when it was handed to
+        delivery (or, before that, by now) and are confirmed now."""
         return Subscriber.objects.filter(
-            mailing_list_id=self.mailing_list_id, confirmed=True, created__lte=self.created
+            mailing_list_id=self.mailing_list_id,
+            confirmed=True,
+            created__lte=self.queued or timezone.now(),
         )
 
     def recipients_without_row(self):
@@ -233,7 +336,12 @@ class Message(models.Model):
 
     def delivery_counts(self):
         """Copies by state, counting recipients whose row is not made yet as pending
-        (or, once the message is cancelled, as skipped)."""
+        (or, once the message is cancelled, as skipped). A message not handed to
+        delivery yet has no copies."""
+        if self.queued is None:
+            return dict.fromkeys(["total", "sent", "failed", "pending", "skipped"], 0) | {
+                "percent_done": 0
+            }
         counts = self.subscribermessage_set.aggregate(
             total=Count("pk"),
             sent=Count("pk", filter=Q(status=DeliveryState.SENT)),
@@ -254,6 +362,18 @@ class Message(models.Model):
     def is_final(self):
         return self.status in FINAL_MESSAGE_STATES
 
+    @property
+    def is_editable(self):
+        return self.status in EDITABLE_MESSAGE_STATES
+
+    @property
+    def started_late_by(self):
+        """How long after its time a scheduled message went out, if that was noticeably late."""
+        if self.send_at is None or self.queued is None:
+            return None
+        lateness = self.queued - self.send_at
+        return lateness if lateness > SCHEDULE_TOLERANCE else None
+
     def owner_controls(self):
         """The moves the owner may make now, for the message page's buttons."""
         return [
@@ -270,8 +390,42 @@ class Message(models.Model):
             .filter(condition or Q())
             .update(status=transition.target, **changes)
         )
-        self.refresh_from_db(fields=["status", "finished"])
+        self.refresh_from_db(fields=["status", "finished", "send_at", "queued"])
         return bool(moved)
+
+    def edit(self, subject, body):
+        """Change what the message says, as long as nobody has been sent a copy yet;
+        returns whether it still could be changed."""
+        self.subject, self.body = subject, body
+        self.render()
+        edited = Message.objects.filter(pk=self.pk, status__in=EDITABLE_MESSAGE_STATES).update(
+            subject=subject, body=body, html=self.html
+        )
+        return bool(edited)
+
+    def send(self):
+        """Hand a draft, or a scheduled message ahead of its time, to delivery now."""
+        with transaction.atomic():
+            sent = self.apply(MessageTransition.SEND, queued=timezone.now(), send_at=None)
+            if sent:
+                self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
+        return sent
+
+    def schedule(self, send_at):
+        """Set, or move, the time the message goes out."""
+        return self.apply(MessageTransition.SCHEDULE, send_at=send_at)
+
+    def unschedule(self):
+        """Take a scheduled message back to a draft."""
+        return self.apply(MessageTransition.UNSCHEDULE, send_at=None)
+
+    def start_if_due(self, now):
+        """Hand a scheduled message to delivery if its time has come; the scheduler calls this."""
+        with transaction.atomic():
+            started = self.apply(MessageTransition.START, Q(send_at__lte=now), queued=now)
+            if started:
+                self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
+        return started
 
     def pause(self):
         """Stop new claims; copies already handed to the SMTP server are still recorded."""

@@ -30,6 +30,8 @@ SEND_CONFIRMATION_EMAIL = "mailinglist.tasks.send_confirmation_email_to_subscrib
 SEND_SUBSCRIBER_MESSAGES = "mailinglist.tasks.send_subscriber_messages"
 REQUEUE_STALLED_DELIVERIES = "mailinglist.tasks.requeue_stalled_deliveries"
 RELAY_QUEUED_TASKS = "mailinglist.tasks.relay_queued_tasks"
+START_DUE_MESSAGES = "mailinglist.tasks.start_due_messages"
+SEND_TEST_COPIES = "mailinglist.tasks.send_test_copies"
 # Its work now happens in the first delivery task's first claim; kept for tasks
 # an earlier release queued.
 FORMER_START_TASK = "mailinglist.tasks.build_subscriber_messages_for_message"

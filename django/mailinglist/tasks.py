@@ -6,8 +6,15 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from mailinglist import emails, queueing
-from mailinglist.delivery import sending, sweep
+from mailinglist.delivery import scheduling, sending, sweep
 
+# An SMTP server that cannot be reached is tried again for about half an hour.
+RETRY_WHILE_SMTP_IS_DOWN: dict[str, Any] = {
+    "autoretry_for": (OSError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 8,
+}
 # A dropped database connection is worth a fresh try: Celery closes the broken
 # connection after the task, and rows this attempt had claimed come back when
 # their lease runs out.
@@ -18,15 +25,14 @@ RETRY_ON_DATABASE_HICCUPS: dict[str, Any] = {
 }
 
 
-@shared_task(
-    name=queueing.SEND_CONFIRMATION_EMAIL,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
+@shared_task(name=queueing.SEND_CONFIRMATION_EMAIL, **RETRY_WHILE_SMTP_IS_DOWN)
 def send_confirmation_email_to_subscriber(subscriber_id):
     emails.send_confirmation_email_to(subscriber_id)
+
+
+@shared_task(name=queueing.SEND_TEST_COPIES, **RETRY_WHILE_SMTP_IS_DOWN)
+def send_test_copies(message_id, *addresses):
+    emails.send_test_copies(message_id, list(addresses))
 
 
 @shared_task(
@@ -47,6 +53,11 @@ def start_task_of_an_earlier_release(message_id):
 @shared_task(name=queueing.REQUEUE_STALLED_DELIVERIES, ignore_result=True)
 def requeue_stalled_deliveries():
     sweep.requeue_stalled_deliveries()
+
+
+@shared_task(name=queueing.START_DUE_MESSAGES, ignore_result=True)
+def start_due_messages():
+    scheduling.start_due_messages()
 
 
 @shared_task(name=queueing.RELAY_QUEUED_TASKS, ignore_result=True)

@@ -35,6 +35,15 @@ class SubscriptionsPerListThrottle(SettingRateThrottle):
         return self.cache_key_for(view.mailing_list.pk)
 
 
+class TestSendsPerOwnerThrottle(SettingRateThrottle):
+    """Test copies an owner asks for, on the web and through the API together."""
+
+    rate_setting = "MAIL_APE_TEST_SENDS_PER_OWNER"
+
+    def get_cache_key(self, request, view):
+        return self.cache_key_for(request.user.pk)
+
+
 class ConfirmationsPerAddressThrottle(SettingRateThrottle):
     """Confirmation e-mails to one address over every list, however they were asked for."""
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from django.conf import settings
+from django.core.signing import BadSignature, Signer
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import (
     base36_to_int,
@@ -103,3 +104,18 @@ confirmation_token_generator = SubscriberTokenGenerator(
 unsubscribe_token_generator = SubscriberTokenGenerator(
     "unsubscribe", state=lambda subscriber: subscriber.mailing_list_id
 )
+
+
+# A "view in your browser" link names its message and proves it came from an e-mail.
+_message_view_signer = Signer(salt="mailinglist.tokens.message-view")
+
+
+def make_message_view_token(message_id: uuid.UUID) -> str:
+    return _message_view_signer.sign(message_id.hex)
+
+
+def message_id_for_view_token(token: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(hex=_message_view_signer.unsign(token))
+    except (BadSignature, ValueError):
+        return None

@@ -1,7 +1,8 @@
 from django.urls import include, path
 
-from mailinglist import views
+from mailinglist import public_views, views
 from mailinglist.delivery.states import MessageTransition
+from mailinglist.feeds import ArchiveFeed
 
 app_name = "mailinglist"
 
@@ -11,23 +12,24 @@ urlpatterns = [
     path("<uuid:pk>/delete", views.DeleteMailingListView.as_view(), name="delete_mailinglist"),
     path("<uuid:pk>/manage", views.MailingListDetailView.as_view(), name="manage_mailinglist"),
     path(
-        "<uuid:mailinglist_pk>/subscribe",
-        views.SubscribeToMailingListView.as_view(),
-        name="subscribe",
+        "<uuid:pk>/settings",
+        views.MailingListSettingsView.as_view(),
+        name="mailinglist_settings",
     ),
-    path("<uuid:pk>/thankyou", views.SubscriberThankYouView.as_view(), name="subscriber_thankyou"),
-    path(
-        "subscribe/confirmation/<str:token>",
-        views.ConfirmSubscriptionView.as_view(),
-        name="confirm_subscription",
-    ),
-    path("unsubscribe/<str:token>", views.UnsubscribeView.as_view(), name="unsubscribe"),
     path(
         "<uuid:mailinglist_pk>/message/new",
         views.CreateMessageView.as_view(),
         name="create_message",
     ),
     path("message/<uuid:pk>", views.MessageDetailView.as_view(), name="view_message"),
+    path("message/<uuid:pk>/edit", views.EditMessageView.as_view(), name="edit_message"),
+    path("message/<uuid:pk>/send", views.SendMessageView.as_view(), name="send_message"),
+    path(
+        "message/<uuid:pk>/unschedule",
+        views.UnscheduleMessageView.as_view(),
+        name="unschedule_message",
+    ),
+    path("message/<uuid:pk>/test", views.TestSendView.as_view(), name="test_message"),
     path(
         "message/<uuid:pk>/progress", views.MessageProgressView.as_view(), name="message_progress"
     ),
@@ -39,5 +41,30 @@ urlpatterns = [
         )
         for control in MessageTransition.OWNER_CONTROLS
     ),
+    # What subscribers and visitors see.
+    path(
+        "<uuid:mailinglist_pk>/subscribe",
+        public_views.SubscribeToMailingListView.as_view(),
+        name="subscribe",
+    ),
+    path(
+        "<uuid:pk>/thankyou",
+        public_views.SubscriberThankYouView.as_view(),
+        name="subscriber_thankyou",
+    ),
+    path(
+        "subscribe/confirmation/<str:token>",
+        public_views.ConfirmSubscriptionView.as_view(),
+        name="confirm_subscription",
+    ),
+    path("unsubscribe/<str:token>", public_views.UnsubscribeView.as_view(), name="unsubscribe"),
+    path("<uuid:mailinglist_pk>/archive", public_views.ArchiveView.as_view(), name="archive"),
+    path("<uuid:mailinglist_pk>/archive/feed", ArchiveFeed(), name="archive_feed"),
+    path(
+        "<uuid:mailinglist_pk>/archive/<uuid:pk>",
+        public_views.ArchivedMessageView.as_view(),
+        name="archived_message",
+    ),
+    path("view/<str:token>", public_views.ViewInBrowserView.as_view(), name="view_in_browser"),
     path("api/v1/", include("mailinglist.api.urls")),
 ]

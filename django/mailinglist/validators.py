@@ -5,6 +5,7 @@ from django.template.defaultfilters import filesizeformat
 
 # Big enough for any newsletter, small enough that rendering it stays quick.
 MAX_MESSAGE_BODY_BYTES = 512 * 1024
+MAX_TEST_ADDRESSES = 10
 
 
 def validate_single_line(value):
@@ -32,6 +33,19 @@ def validate_sendable_address(value):
         raise error from None
     if sent.rpartition("@")[0] != value.rpartition("@")[0]:
         raise error
+
+
+def validate_from_address(value):
+    """A list's from address must be sendable, and on a domain the operator allows."""
+    validate_sendable_address(value)
+    allowed = {domain.lower() for domain in settings.MAIL_APE_ALLOWED_FROM_DOMAINS}
+    domain = value.rpartition("@")[2].lower()
+    if allowed and domain not in allowed:
+        raise ValidationError(
+            "Mail Ape may send only from addresses at %(domains)s.",
+            code="from_domain",
+            params={"domains": ", ".join(sorted(allowed))},
+        )
 
 
 def validate_message_body(value):

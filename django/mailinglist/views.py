@@ -1,27 +1,31 @@
-import math
+"""The list owner's pages. Another user's lists and messages answer 404, as if they did
+not exist; the pages subscribers see are in public_views."""
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
+from django.forms import BaseForm
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import date as format_date
 from django.template.defaultfilters import pluralize
 from django.urls import reverse, reverse_lazy
-from django.utils.decorators import method_decorator
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt
-from django.views.generic import CreateView, DeleteView, DetailView, FormView, ListView
+from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django.views.generic.detail import SingleObjectMixin
 
+from mailinglist import queueing
 from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState
-from mailinglist.forms import MailingListForm, MessageForm, SubscribeForm
-from mailinglist.models import MailingList, Message, Subscriber
-from mailinglist.throttles import SubscriptionsPerClientThrottle, SubscriptionsPerListThrottle
-from mailinglist.tokens import (
-    SubscriberTokenGenerator,
-    confirmation_token_generator,
-    unsubscribe_token_generator,
+from mailinglist.forms import (
+    MailingListForm,
+    MailingListSettingsForm,
+    MessageForm,
+    ScheduleForm,
+    TestSendForm,
 )
+from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.public_views import too_many_requests
+from mailinglist.throttles import TestSendsPerOwnerThrottle
 
 PAGE_SIZE = 50
 WITHOUT_RECIPIENTS_NOTES = {
@@ -30,21 +34,17 @@ WITHOUT_RECIPIENTS_NOTES = {
     ),
     MessageState.CANCELLED: "None: the message was cancelled before it went out.",
 }
+LOCAL_TIME = "Y-m-d H:i T"
 
 
 class OwnedMailingListMixin(LoginRequiredMixin):
-    """Another user's list answers 404, as if it did not exist."""
-
     def get_queryset(self):
         return MailingList.objects.usable_by(self.request.user)
 
 
-class MailingListListView(LoginRequiredMixin, ListView):
+class MailingListListView(OwnedMailingListMixin, ListView):
     template_name = "mailinglist/mailinglist_list.html"
     context_object_name = "mailing_lists"
-
-    def get_queryset(self):
-        return MailingList.objects.usable_by(self.request.user)
 
 
 class CreateMailingListView(LoginRequiredMixin, CreateView):
@@ -53,6 +53,16 @@ class CreateMailingListView(LoginRequiredMixin, CreateView):
 
     def form_valid(self, form):
         form.instance.owner = self.request.user
+        return super().form_valid(form)
+
+
+class MailingListSettingsView(OwnedMailingListMixin, UpdateView):
+    form_class = MailingListSettingsForm
+    template_name = "mailinglist/mailinglist_settings.html"
+    context_object_name = "mailing_list"
+
+    def form_valid(self, form):
+        messages.success(self.request, "Saved the list's settings.")
         return super().form_valid(form)
 
 
@@ -76,6 +86,9 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
             subscribe_link=self.request.build_absolute_uri(
                 reverse("mailinglist:subscribe", kwargs={"mailinglist_pk": mailing_list.pk})
             ),
+            archive_link=self.request.build_absolute_uri(
+                reverse("mailinglist:archive", kwargs={"mailinglist_pk": mailing_list.pk})
+            ),
             subscriber_page=subscribers.get_page(self.request.GET.get("page")),
             confirmed_count=Subscriber.objects.confirmed_subscribers_for_mailing_list(
                 mailing_list
@@ -85,94 +98,29 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
         )
 
 
-class SubscribeToMailingListView(FormView):
-    form_class = SubscribeForm
-    template_name = "mailinglist/subscriber_form.html"
+class MessageFormMixin:
+    """The message form's buttons: Preview shows it, Save draft keeps it, Send… (the
+    book's Save) keeps it and asks for the confirmation that sends it."""
 
-    def dispatch(self, request, *args, **kwargs):
-        self.mailing_list = get_object_or_404(MailingList, pk=kwargs["mailinglist_pk"])
-        return super().dispatch(request, *args, **kwargs)
+    form_class: type[BaseForm] | None = MessageForm
+    template_name: str | None = "mailinglist/message_form.html"
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(mailing_list=self.mailing_list, **kwargs)
 
     def form_valid(self, form):
-        if not form.cleaned_data["website"]:
-            for throttle in (SubscriptionsPerClientThrottle(), SubscriptionsPerListThrottle()):
-                if not throttle.allow_request(self.request, self):
-                    return too_many_requests(self.request, throttle.wait())
-            Subscriber.objects.subscribe(self.mailing_list, form.cleaned_data["email"])
-        return redirect("mailinglist:subscriber_thankyou", pk=self.mailing_list.pk)
+        message = form.instance
+        if "preview" in self.request.POST:
+            message.render()
+            return self.render_to_response(self.get_context_data(form=form, preview=message))
+        message = self.save_message(form)
+        if "draft" in self.request.POST:
+            messages.success(self.request, "Draft saved.")
+            return redirect(message)
+        return redirect("mailinglist:send_message", pk=message.pk)
 
 
-def too_many_requests(request, wait_seconds):
-    minutes = max(1, math.ceil(wait_seconds / 60))
-    response = render(request, "429.html", {"minutes": minutes}, status=429)
-    response["Retry-After"] = str(math.ceil(wait_seconds))
-    return response
-
-
-class SubscriberThankYouView(DetailView):
-    model = MailingList
-    template_name = "mailinglist/subscriber_thankyou.html"
-    context_object_name = "mailing_list"
-
-
-class SubscriberLinkView(View):
-    """A link from an e-mail: GET shows a button and changes nothing, POST acts."""
-
-    token_generator: SubscriberTokenGenerator
-    template_name: str
-    done_template_name: str
-
-    def dispatch(self, request, *args, **kwargs):
-        token = kwargs["token"]
-        subscriber_id = self.token_generator.subscriber_id(token)
-        self.subscriber = (
-            Subscriber.objects.select_related("mailing_list").filter(pk=subscriber_id).first()
-            if subscriber_id
-            else None
-        )
-        if self.subscriber is None or not self.token_generator.check_token(self.subscriber, token):
-            return render(request, "mailinglist/invalid_link.html", status=400)
-        return super().dispatch(request, *args, **kwargs)
-
-    def get(self, request, token):
-        return render(request, self.template_name, self.context())
-
-    def post(self, request, token):
-        self.act()
-        return render(request, self.done_template_name, self.context())
-
-    def context(self):
-        return {"subscriber": self.subscriber, "mailing_list": self.subscriber.mailing_list}
-
-
-class ConfirmSubscriptionView(SubscriberLinkView):
-    token_generator = confirmation_token_generator
-    template_name = "mailinglist/confirm_subscription.html"
-    done_template_name = "mailinglist/subscription_confirmed.html"
-
-    def act(self):
-        self.subscriber.confirm()
-
-
-# Mail clients unsubscribe with a cookie-less POST (RFC 8058): there is no CSRF
-# token to check, and the signed token in the URL is the authorisation.
-@method_decorator(csrf_exempt, name="dispatch")
-class UnsubscribeView(SubscriberLinkView):
-    token_generator = unsubscribe_token_generator
-    template_name = "mailinglist/unsubscribe.html"
-    done_template_name = "mailinglist/unsubscribed.html"
-
-    def act(self):
-        self.subscriber.unsubscribe()
-
-
-class CreateMessageView(LoginRequiredMixin, CreateView):
-    form_class = MessageForm
-    template_name = "mailinglist/message_form.html"
-
+class CreateMessageView(LoginRequiredMixin, MessageFormMixin, CreateView):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
@@ -181,35 +129,113 @@ class CreateMessageView(LoginRequiredMixin, CreateView):
         )
         return super().dispatch(request, *args, **kwargs)
 
-    def recipient_count(self):
-        return Subscriber.objects.confirmed_subscribers_for_mailing_list(self.mailing_list).count()
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            mailing_list=self.mailing_list, recipient_count=self.recipient_count(), **kwargs
-        )
-
-    def form_valid(self, form):
+    def save_message(self, form):
         form.instance.mailing_list = self.mailing_list
-        if "preview" in self.request.POST:
-            return self.render_to_response(self.get_context_data(form=form, preview=form.instance))
-        self.object = form.save()
-        recipients = self.recipient_count()
-        if recipients:
-            messages.success(
-                self.request,
-                f"Saved. Sending it to {recipients} confirmed subscriber{pluralize(recipients)}.",
-            )
-        else:
-            messages.warning(
-                self.request, "Saved, but the list has no confirmed subscribers, so nobody gets it."
-            )
-        return redirect(self.object)
+        form.instance.status = MessageState.DRAFT
+        return form.save()
 
 
 class OwnedMessageMixin(LoginRequiredMixin):
     def get_queryset(self):
         return Message.objects.usable_by(self.request.user).select_related("mailing_list")
+
+
+class EditableMessageMixin(OwnedMessageMixin):
+    """Pages for a message nobody has been sent yet; a sent one says so and shows itself."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            message = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+            if not message.is_editable:
+                messages.warning(request, "This message went out, so it can no longer change.")
+                return redirect(message)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class EditMessageView(EditableMessageMixin, MessageFormMixin, UpdateView):
+    def get_context_data(self, **kwargs):
+        self.mailing_list = self.object.mailing_list
+        return super().get_context_data(**kwargs)
+
+    def save_message(self, form):
+        message = self.object
+        if not message.edit(subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]):
+            messages.warning(self.request, "This message went out before your changes.")
+        return message
+
+
+class SendMessageView(EditableMessageMixin, SingleObjectMixin, View):
+    """The last step before a message goes out: it names the list and how many people
+    get it, and sends it now or schedules it."""
+
+    template_name = "mailinglist/message_send.html"
+
+    def get(self, request, pk):
+        self.object = self.get_object()
+        return self.page(ScheduleForm(initial={"send_at": self.object.send_at}))
+
+    def page(self, schedule_form):
+        message = self.object
+        return render(
+            self.request,
+            self.template_name,
+            {
+                "message": message,
+                "mailing_list": message.mailing_list,
+                "recipient_count": message.recipients().count(),
+                "schedule_form": schedule_form,
+            },
+        )
+
+    def post(self, request, pk):
+        self.object = message = self.get_object()
+        if "schedule" in request.POST:
+            form = ScheduleForm(request.POST)
+            if not form.is_valid():
+                return self.page(form)
+            message.schedule(form.cleaned_data["send_at"])
+            messages.success(request, f"Scheduled for {format_date(message.send_at, LOCAL_TIME)}.")
+            return redirect(message)
+        recipients = message.recipients().count()
+        if not recipients:
+            messages.error(
+                request,
+                "Nobody would get this message: the list has no confirmed subscribers yet.",
+            )
+            return redirect("mailinglist:send_message", pk=message.pk)
+        if message.send():
+            messages.success(
+                request, f"Sending it to {recipients} confirmed subscriber{pluralize(recipients)}."
+            )
+        return redirect(message)
+
+
+class UnscheduleMessageView(OwnedMessageMixin, SingleObjectMixin, View):
+    def post(self, request, pk):
+        message = self.get_object()
+        if message.unschedule():
+            messages.success(request, "Back to a draft: it will not go out until you send it.")
+        else:
+            messages.warning(request, f"The message is {message.get_status_display().lower()}.")
+        return redirect(message)
+
+
+class TestSendView(OwnedMessageMixin, SingleObjectMixin, View):
+    """Sends the owner, or up to ten addresses, a copy marked [Test]; nobody else."""
+
+    def post(self, request, pk):
+        message = self.get_object()
+        form = TestSendForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors["emails"]))
+            return redirect(message)
+        throttle = TestSendsPerOwnerThrottle()
+        if not throttle.allow_request(request, self):
+            return too_many_requests(request, throttle.wait())
+        addresses = form.cleaned_data["emails"]
+        queueing.after_commit(queueing.SEND_TEST_COPIES, str(message.pk), *addresses)
+        messages.success(request, f"A test copy is on its way to {', '.join(addresses)}.")
+        return redirect(message)
 
 
 class MessageDetailView(OwnedMessageMixin, DetailView):
@@ -238,6 +264,7 @@ class MessageDetailView(OwnedMessageMixin, DetailView):
                 for control in message.owner_controls()
             ],
             without_recipients_note=WITHOUT_RECIPIENTS_NOTES.get(message.status, ""),
+            test_form=TestSendForm(initial={"emails": self.request.user.email}),
             **kwargs,
         )
 

@@ -1,3 +1,5 @@
+from zoneinfo import available_timezones
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
@@ -9,6 +11,17 @@ class RegistrationForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):  # type: ignore[name-defined]
         model = User
         fields = ("username", "email")
+
+
+class AccountSettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        choices=[(name, name.replace("_", " ")) for name in sorted(available_timezones())],
+        help_text="Times on your pages, and the times you schedule messages for, are in it.",
+    )
+
+    class Meta:
+        model = User
+        fields = ["time_zone"]
 
 
 class LoginForm(AuthenticationForm):

@@ -2,16 +2,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.messages.views import SuccessMessageMixin
 from django.db import transaction
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.generic import CreateView, TemplateView
+from django.views.generic import CreateView, TemplateView, UpdateView
 from rest_framework.authtoken.models import Token
 
-from user.forms import RegistrationForm
+from user.forms import AccountSettingsForm, RegistrationForm
 
 # The key is shown on the next page only; the session holds it for that one request.
 SESSION_FIELD_FOR_NEW_KEY = "user:new_api_key"
@@ -30,6 +31,16 @@ class RegisterView(CreateView):
         user = form.save()
         login(self.request, user)
         return redirect(settings.LOGIN_REDIRECT_URL)
+
+
+class AccountSettingsView(LoginRequiredMixin, SuccessMessageMixin, UpdateView):
+    form_class = AccountSettingsForm
+    template_name = "user/settings.html"
+    success_url = reverse_lazy("user:settings")
+    success_message = "Saved."
+
+    def get_object(self, queryset=None):
+        return self.request.user
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -4,10 +4,12 @@ DRF's fields coerce (42 becomes "42", "yes" becomes true); an integrator's
 script that sends the wrong type has a bug it should hear about.
 """
 
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator, validate_email
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from mailinglist.validators import validate_single_line
+from mailinglist.validators import validate_sendable_address, validate_single_line
 
 
 class StrictCharField(serializers.CharField):
@@ -41,3 +43,64 @@ class SingleLineValidator(RegexValidator):
 
     def __call__(self, value):
         validate_single_line(value)
+
+
+class StateField(serializers.ChoiceField):
+    """A state: written as one of choices, read as any of states."""
+
+    def __init__(self, states, **kwargs):
+        self.states = list(states)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return value
+
+
+class StateFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = StateField
+
+    def map_serializer_field(self, auto_schema, direction):
+        values = self.target.choices if direction == "request" else self.target.states
+        return {"type": "string", "enum": list(values)}
+
+
+class AddressListField(serializers.Field):
+    """A list of addresses Mail Ape can send to; its errors are a flat list of sentences."""
+
+    default_error_messages = {
+        "not_a_list": "Give a list of addresses.",
+        "length": "Give from 1 to {max_length} addresses.",
+        "invalid": "Mail Ape cannot send to {address}.",
+    }
+
+    def __init__(self, max_length, **kwargs):
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            self.fail("not_a_list")
+        if not 1 <= len(data) <= self.max_length:
+            self.fail("length", max_length=self.max_length)
+        for address in data:
+            try:
+                validate_email(address)
+                validate_sendable_address(address)
+            except DjangoValidationError:
+                self.fail("invalid", address=address)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class AddressListFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = AddressListField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "type": "array",
+            "items": {"type": "string", "format": "email"},
+            "minItems": 1,
+            "maxItems": self.target.max_length,
+        }

@@ -51,6 +51,8 @@ def document_errors(result, generator, request, public):
             responses.update(COMMON_ERRORS)
             if "{" in path:
                 responses["404"] = error("Not found, or not yours.")
+            if path.startswith("/mailinglist/api/v1/message/") and method != "get":
+                responses["409"] = error("The message went out already.")
             if method in {"post", "put", "patch"}:
                 responses["400"] = error("Malformed JSON or invalid fields.")
                 responses["413"] = error("The body is larger than 2.5 MB.")

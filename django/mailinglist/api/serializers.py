@@ -1,15 +1,27 @@
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, models, transaction
-from rest_framework import serializers
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 
 from mailinglist.api.fields import (
+    AddressListField,
     SingleLineValidator,
+    StateField,
     StrictBooleanField,
     StrictCharField,
     StrictEmailField,
 )
+from mailinglist.delivery.states import MessageState
 from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.validators import MAX_TEST_ADDRESSES
 from user.models import User
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the resource's state."
+    default_code = "conflict"
 
 
 class StrictHyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
@@ -23,7 +35,8 @@ class StrictHyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
 
 
 class MailingListSerializer(StrictHyperlinkedModelSerializer):
-    """A mailing list; owner is the id of the user who made it and cannot change."""
+    """A mailing list; owner is the id of the user who made it and cannot change. The
+    fields after subscriber_set are the list's identity in its e-mails and pages."""
 
     owner: "serializers.PrimaryKeyRelatedField[User]" = serializers.PrimaryKeyRelatedField(
         read_only=True
@@ -31,7 +44,7 @@ class MailingListSerializer(StrictHyperlinkedModelSerializer):
 
     class Meta:
         model = MailingList
-        fields = ["url", "id", "name", "owner", "subscriber_set"]
+        fields = ["url", "id", "name", "owner", "subscriber_set", *MailingList.IDENTITY_FIELDS]
         read_only_fields = ["subscriber_set"]
         extra_kwargs = {
             "url": {"view_name": "mailinglist:api-mailing-list-detail"},
@@ -91,7 +104,19 @@ def raise_model_constraint_errors(subscriber):
 
 
 class MessageSerializer(StrictHyperlinkedModelSerializer):
-    """A Markdown message to every confirmed subscriber of its list."""
+    """A Markdown message to every confirmed subscriber of its list.
+
+    A new message goes out at once (status "sending", the default); with status
+    "draft" it waits until it is sent, and with status "scheduled" and a send_at
+    time (ISO 8601 with an offset) it goes out then.
+    """
+
+    status = StateField(
+        states=MessageState.values,
+        choices=[MessageState.DRAFT, MessageState.SCHEDULED, MessageState.SENDING],
+        required=False,
+        help_text="On creation: draft, scheduled or sending (the default). Read: any state.",
+    )
 
     class Meta:
         model = Message
@@ -105,15 +130,64 @@ class MessageSerializer(StrictHyperlinkedModelSerializer):
             "created",
             "started",
             "finished",
+            "send_at",
+            "queued",
         ]
-        read_only_fields = ["mailing_list"]
+        read_only_fields = ["mailing_list", "queued"]
         extra_kwargs = {
             "url": {"view_name": "mailinglist:api-message-detail"},
             "mailing_list": {"view_name": "mailinglist:api-mailing-list-detail"},
             "subject": {"validators": [SingleLineValidator()]},
             # Markdown: leading indentation is a code block, so it must survive.
             "body": {"trim_whitespace": False},
+            "send_at": {"help_text": "When a scheduled message goes out (ISO 8601)."},
         }
+
+    def validate(self, attrs):
+        status = attrs.get("status", self.instance.status if self.instance else None)
+        send_at = attrs.get("send_at")
+        if send_at is not None and send_at <= timezone.now():
+            raise serializers.ValidationError({"send_at": ["Choose a time in the future."]})
+        if (
+            status == MessageState.SCHEDULED
+            and send_at is None
+            and not (self.instance and self.instance.send_at)
+        ):
+            raise serializers.ValidationError({"send_at": ["A scheduled message needs one."]})
+        if send_at is not None and status != MessageState.SCHEDULED:
+            raise serializers.ValidationError(
+                {"send_at": ['Only a message with status "scheduled" has one.']}
+            )
+        return attrs
+
+
+class MessageUpdateSerializer(MessageSerializer):
+    """A message that has not gone out: its subject and body can change, it can be
+    scheduled or moved (status "scheduled" and send_at), or taken back to a draft."""
+
+    status = StateField(
+        states=MessageState.values,
+        choices=[MessageState.DRAFT, MessageState.SCHEDULED],
+        required=False,
+        help_text='Written: "draft" (back from a schedule) or "scheduled". Read: any state.',
+    )
+
+    def update(self, message, validated_data):
+        if not message.is_editable:
+            raise Conflict("This message went out, so it can no longer change.")
+        if "subject" in validated_data or "body" in validated_data:
+            edited = message.edit(
+                subject=validated_data.get("subject", message.subject),
+                body=validated_data.get("body", message.body),
+            )
+            if not edited:
+                raise Conflict("This message went out before the change.")
+        status = validated_data.get("status")
+        if status == MessageState.DRAFT:
+            message.unschedule()
+        elif status == MessageState.SCHEDULED or "send_at" in validated_data:
+            message.schedule(validated_data.get("send_at", message.send_at))
+        return message
 
 
 class DeliveryCountsSerializer(serializers.Serializer):
@@ -127,10 +201,27 @@ class DeliveryCountsSerializer(serializers.Serializer):
     percent_done = serializers.IntegerField()
 
 
-class MessageDetailSerializer(MessageSerializer):
+class MessageDetailSerializer(MessageUpdateSerializer):
     """A message with how far its delivery has got."""
 
     delivery_counts = DeliveryCountsSerializer(read_only=True)
 
     class Meta(MessageSerializer.Meta):
         fields = [*MessageSerializer.Meta.fields, "delivery_counts"]
+
+
+class SendSerializer(serializers.Serializer):
+    """Send a draft now, or, with send_at, schedule it."""
+
+    send_at = serializers.DateTimeField(required=False)
+
+    def validate_send_at(self, send_at):
+        if send_at <= timezone.now():
+            raise serializers.ValidationError("Choose a time in the future.")
+        return send_at
+
+
+class TestSendSerializer(serializers.Serializer):
+    """Addresses for a test copy; the owner's own address if none are given."""
+
+    emails = AddressListField(max_length=MAX_TEST_ADDRESSES, required=False)

@@ -31,7 +31,9 @@ urlpatterns = [
         views.MessageListCreateView.as_view(),
         name="api-message-list",
     ),
-    path("message/<uuid:pk>", views.MessageRetrieveView.as_view(), name="api-message-detail"),
+    path("message/<uuid:pk>", views.MessageRetrieveUpdateView.as_view(), name="api-message-detail"),
+    path("message/<uuid:pk>/send", views.SendMessageView.as_view(), name="api-message-send"),
+    path("message/<uuid:pk>/test", views.TestMessageView.as_view(), name="api-message-test"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs",

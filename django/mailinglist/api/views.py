@@ -5,19 +5,26 @@ from functools import cached_property
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import generics, status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 
+from mailinglist import queueing
 from mailinglist.api.serializers import (
+    Conflict,
     MailingListSerializer,
     MessageDetailSerializer,
     MessageSerializer,
     ReadOnlyEmailSubscriberSerializer,
+    SendSerializer,
     SubscriberSerializer,
+    TestSendSerializer,
 )
 from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.throttles import TestSendsPerOwnerThrottle
 
 
 def mailing_lists_for(user):
@@ -111,13 +118,67 @@ class MessageListCreateView(MailingListChildrenMixin, generics.ListCreateAPIView
         )
 
 
-class MessageRetrieveView(generics.RetrieveAPIView):
-    """One message with its delivery counts, status and start and finish times."""
+class MessageRetrieveUpdateView(generics.RetrieveUpdateAPIView):
+    """One message with its delivery counts, status and start and finish times.
+
+    PATCH changes a message that has not gone out (its subject, its body, its send_at,
+    or status "draft" to take it back from its schedule); one that went out answers 409.
+    """
 
     serializer_class = MessageDetailSerializer
 
     def get_queryset(self):
-        return Message.objects.usable_by(self.request.user)
+        return Message.objects.usable_by(self.request.user).select_related("mailing_list")
+
+
+class OwnedMessageActionView(generics.GenericAPIView):
+    def get_queryset(self):
+        return Message.objects.usable_by(self.request.user).select_related("mailing_list")
+
+
+class SendMessageView(OwnedMessageActionView):
+    """Send a draft or scheduled message now to every confirmed subscriber, or, with
+    send_at, schedule it. Sending to a list without confirmed subscribers answers 400,
+    a message that went out 409."""
+
+    serializer_class = SendSerializer
+
+    @extend_schema(responses={200: MessageDetailSerializer})
+    def post(self, request, pk):
+        message = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not message.is_editable:
+            raise Conflict("This message went out already.")
+        send_at = serializer.validated_data.get("send_at")
+        if send_at is not None:
+            message.schedule(send_at)
+        elif not message.recipients().exists():
+            raise ValidationError(
+                {"detail": "Nobody would get this message: the list has no confirmed subscribers."}
+            )
+        elif not message.send():
+            raise Conflict("This message went out already.")
+        return Response(MessageDetailSerializer(message, context={"request": request}).data)
+
+
+class TestMessageView(OwnedMessageActionView):
+    """Send a copy marked [Test] to up to 10 addresses (the owner's own by default),
+    built exactly like the real ones. It makes no delivery rows and counts in no figure."""
+
+    serializer_class = TestSendSerializer
+    throttle_classes = [UserRateThrottle, TestSendsPerOwnerThrottle]
+
+    @extend_schema(responses={202: TestSendSerializer})
+    def post(self, request, pk):
+        message = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        addresses = serializer.validated_data.get("emails") or [request.user.email]
+        if not all(addresses):
+            raise ValidationError({"emails": ["Your account has no address; name one."]})
+        queueing.after_commit(queueing.SEND_TEST_COPIES, str(message.pk), *addresses)
+        return Response({"emails": addresses}, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(exclude=True)

@@ -25,6 +25,8 @@ UNDELIVERED = (DeliveryState.PENDING, DeliveryState.SENDING)
 
 
 class MessageState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
     SENDING = "sending", "Sending"
     PAUSED = "paused", "Paused"
     CANCELLED = "cancelled", "Cancelled"
@@ -80,9 +82,20 @@ class DeliveryTransition:
     RELEASE = Transition("release", (DeliveryState.SENDING,), DeliveryState.PENDING)
 
 
-class MessageTransition:
-    """The moves of a message's delivery as a whole."""
+# A message can still be edited: nobody has been sent a copy.
+EDITABLE_MESSAGE_STATES = (MessageState.DRAFT, MessageState.SCHEDULED)
 
+
+class MessageTransition:
+    """The moves of a message as a whole, from its draft to its last copy."""
+
+    # The owner sends a draft, or a scheduled message ahead of its time, now.
+    SEND = Transition("send", EDITABLE_MESSAGE_STATES, MessageState.SENDING)
+    # The owner sets or moves the time a message goes out.
+    SCHEDULE = Transition("schedule", EDITABLE_MESSAGE_STATES, MessageState.SCHEDULED)
+    UNSCHEDULE = Transition("unschedule", (MessageState.SCHEDULED,), MessageState.DRAFT)
+    # Its time has come.
+    START = Transition("start", (MessageState.SCHEDULED,), MessageState.SENDING)
     PAUSE = Transition("pause", (MessageState.SENDING,), MessageState.PAUSED)
     RESUME = Transition("resume", (MessageState.PAUSED,), MessageState.SENDING)
     CANCEL = Transition(
@@ -91,8 +104,8 @@ class MessageTransition:
     # Once every recipient has a row and none is still owed a copy.
     FINISH = Transition("finish", (MessageState.SENDING,), MessageState.FINISHED)
 
-    ALL = (PAUSE, RESUME, CANCEL, FINISH)
-    # What the owner may do on the message page and through its URLs.
+    ALL = (SEND, SCHEDULE, UNSCHEDULE, START, PAUSE, RESUME, CANCEL, FINISH)
+    # What the owner may do to a message going out, on its page and through its URLs.
     OWNER_CONTROLS = (PAUSE, RESUME, CANCEL)
 
 

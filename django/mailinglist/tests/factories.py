@@ -32,6 +32,10 @@ class MessageFactory(factory.django.DjangoModelFactory):
     body = "# Hello\n\nBananas are **in season**."
 
 
+class DraftFactory(MessageFactory):
+    status = Message.Status.DRAFT
+
+
 def pending_deliveries_for(message):
     """Give every recipient of message a pending delivery row: claimed, and handed back untried."""
     outcomes.release(claim_batch(message, 100_000, lease_seconds=60))

@@ -22,6 +22,8 @@ def test_the_schema_describes_every_route_of_the_api():
         prefix + "subscriber/{id}",
         prefix + "mailinglist/{mailing_list_pk}/messages",
         prefix + "message/{id}",
+        prefix + "message/{id}/send",
+        prefix + "message/{id}/test",
     }
     assert {"basicAuth", "cookieAuth", "tokenAuth"} <= set(schema["components"]["securitySchemes"])
 

@@ -33,6 +33,15 @@ def test_a_new_user_has_no_lists_then_sees_the_one_they_create():
         "name": "New List",
         "owner": user.pk,
         "subscriber_set": [],
+        "from_name": "",
+        "from_email": "",
+        "reply_to": "",
+        "description": "",
+        "thank_you_text": "",
+        "confirmation_text": "",
+        "subscribed_url": "",
+        "confirmed_url": "",
+        "archive": False,
     }
     assert mailing_list.owner == user
     assert client.get(LISTS).json() == [body]

@@ -152,6 +152,6 @@ def test_a_sent_message_cannot_be_edited_or_deleted():
         client.delete(detail(message)),
     ]
 
-    assert [response.status_code for response in edits] == [405, 405, 405]
+    assert [response.status_code for response in edits] == [409, 409, 405]
     message.refresh_from_db()
     assert message.subject == "As sent"

@@ -13,9 +13,32 @@ pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
-# OpenAPI cannot say "unique per list", so a generated address that repeats an earlier one
-# is well-formed yet rightly refused with 400; every other check runs as shipped.
+# Rules OpenAPI cannot state make some well-formed requests rightly refused: an address
+# already on the list, a send_at in the past, a web address Django's validator refuses
+# although it fits the "uri" format (a one-letter top-level domain), and a message that
+# went out already (409). Only those operations allow it; every other check runs as shipped.
 CONFIG = """
+[[operations]]
+include-path = "/mailinglist/api/v1/message/{id}/send"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "400", "401", "403", "404", "409", "429"
+]
+
+[[operations]]
+include-path = "/mailinglist/api/v1/message/{id}"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "400", "401", "403", "404", "409", "429"
+]
+
+[[operations]]
+include-path = "/mailinglist/api/v1/mailinglist/{id}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "429"]
+
+[[operations]]
+include-path = "/mailinglist/api/v1/mailinglist/{mailing_list_pk}/messages"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "429"]
+
 [[operations]]
 include-path = "/mailinglist/api/v1/mailinglist/{mailing_list_pk}/subscribers"
 include-method = "POST"
@@ -60,5 +83,6 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(
             check=False,
         )
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr + server.log()[-5000:]
-    assert "Tested: 15" in run.stdout
-    assert "No issues found" in run.stdout
+    assert "Tested: 19" in run.stdout
+    # Warnings may remain (sending needs a draft, which random ids seldom name); failures may not.
+    assert "Failures:" not in run.stdout, run.stdout[-5000:]

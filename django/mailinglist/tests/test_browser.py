@@ -1,17 +1,22 @@
 """The list owner's flows in a real headless Chromium, from registering to a sent message."""
 
+import datetime
 import os
 import re
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
+import feedparser
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
+from mailinglist.models import SubscriberMessage
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
 from mailinglist.tests.harness import confirmation_link, wait_until
-from user.tests.factories import PASSWORD
+from user.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.slow
 
@@ -164,9 +169,11 @@ def test_an_owner_registers_creates_a_list_and_sends_a_message(
     expect(preview.locator("strong")).to_have_text("yellow")
     expect(preview.get_by_role("listitem")).to_have_text(["ripe", "sweet"])
     expect(preview).not_to_contain_text("**")
-    # The preview keeps what was typed, so Save sends exactly what was previewed.
+    # The preview keeps what was typed, so what is sent is exactly what was previewed.
     expect(owner.get_by_label("Subject")).to_have_value("Ripe today")
-    owner.get_by_role("button", name="Save").click()
+    owner.get_by_role("button", name="Send…").click()
+    expect(owner.get_by_text("It goes to 1 confirmed subscriber of Banana Facts")).to_be_visible()
+    owner.get_by_role("button", name="Send now to 1").click()
 
     expect(owner).to_have_url(re.compile(r"/mailinglist/message/[0-9a-f-]{36}$"))
     expect(owner.get_by_role("heading", name="Ripe today", exact=True)).to_be_visible()
@@ -198,10 +205,9 @@ def test_an_owner_registers_creates_a_list_and_sends_a_message(
     expect(owner).to_have_url(re.compile(r"/user/login\?next="))
 
 
-def test_a_message_to_a_list_without_confirmed_subscribers_says_nobody_got_it(
+def test_a_message_to_a_list_without_confirmed_subscribers_waits_as_a_draft(
     live_server, browser_page
 ):
-    # Celery runs eagerly here: the message is finished before the page loads.
     mailing_list = MailingListFactory(name="Quiet List")
     SubscriberFactory(mailing_list=mailing_list, email="pending@example.com", confirmed=False)
     owner = browser_page
@@ -215,11 +221,12 @@ def test_a_message_to_a_list_without_confirmed_subscribers_says_nobody_got_it(
     owner.get_by_role("link", name="Send new message").click()
     owner.get_by_label("Subject").fill("Anyone there?")
     owner.get_by_label("Body").fill("Hello?")
-    owner.get_by_role("button", name="Save").click()
+    owner.get_by_role("button", name="Send…").click()
 
-    expect(owner.get_by_role("heading", name="Delivery: Finished")).to_be_visible()
-    expect(owner.get_by_text("the list had no confirmed subscribers")).to_be_visible()
-    expect(owner.get_by_text("Each recipient is listed here")).to_have_count(0)
+    expect(owner.get_by_text("Nobody would get it now")).to_be_visible()
+    expect(owner.get_by_role("button", name=re.compile("Send now"))).to_have_count(0)
+    owner.get_by_role("link", name="← Anyone there?").click()
+    expect(owner.get_by_role("heading", name="Draft")).to_be_visible()
 
 
 def test_no_page_breaks_its_content_security_policy(
@@ -252,10 +259,74 @@ def test_no_page_breaks_its_content_security_policy(
     page.get_by_label("Subject").fill("Ripe today")
     page.get_by_label("Body").fill("# Good news\n\n| a | b |\n|---|---|\n| 1 | 2 |")
     page.get_by_role("button", name="Preview").click()
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send now to 1").click()
     bar = page.get_by_role("progressbar", name="Delivery progress").locator(".progress-bar")
     expect(bar).to_have_attribute("style", re.compile(r"width: 100%"))
     page.goto(live_server.url + "/mailinglist/api/v1/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Mail Ape API")
 
     assert violations == []
+
+
+def test_an_owner_drafts_tests_and_schedules_a_message_that_lands_in_the_archive(
+    live_server, smtp_sink, start_celery_worker, browser_page
+):
+    start_celery_worker(
+        smtp_sink.port, link_domain=live_server.url, beat=True, MAIL_APE_SCHEDULER_SECONDS=2
+    )
+    owner = UserFactory(email="koko@example.com")
+    mailing_list = MailingListFactory(name="Banana Facts", owner=owner, archive=True)
+    SubscriberFactory(mailing_list=mailing_list, email="reader@example.com")
+    page = browser_page
+    page.goto(live_server.url + mailing_list.get_absolute_url())
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_role("link", name="Send new message").click()
+    page.get_by_label("Subject").fill("Ripe soon")
+    page.get_by_label("Body").fill("Not *yet*.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("heading", name="Draft")).to_be_visible()
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Body").fill("Bananas are **ripe** on Friday.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("#message-body strong")).to_have_text("ripe")
+
+    expect(page.get_by_label("Send a test to")).to_have_value("koko@example.com")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_text("A test copy is on its way to koko@example.com")).to_be_visible()
+    [test_copy] = wait_until(
+        lambda: smtp_sink.received_by("koko@example.com"), message="the test copy"
+    )
+    assert test_copy["Subject"] == "[Test] Ripe soon"
+    assert not SubscriberMessage.objects.exists()
+    assert smtp_sink.received_by("reader@example.com") == []
+
+    page.get_by_role("link", name="Send…").click()
+    send_at = timezone.now().replace(microsecond=0) + datetime.timedelta(minutes=1)
+    page.get_by_label("Send at").fill(send_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_role("button", name="Schedule").click()
+    expect(page.get_by_role("heading", name=re.compile("Scheduled: goes out"))).to_be_visible()
+
+    [delivered] = wait_until(
+        lambda: smtp_sink.received_by("reader@example.com"), timeout=120, message="the message"
+    )
+    arrived = timezone.now()
+    assert delivered["Subject"] == "Ripe soon"
+    assert send_at <= arrived < send_at + datetime.timedelta(seconds=20)
+    page.reload()
+    expect(
+        page.get_by_role("heading", name=re.compile("Delivery: (Sending|Finished)"))
+    ).to_be_visible()
+    expect(page.locator("#late")).to_have_count(0)
+
+    page.goto(live_server.url + f"/mailinglist/{mailing_list.pk}/archive")
+    page.get_by_role("link", name="Ripe soon").click()
+    expect(page.locator("article strong")).to_have_text("ripe")
+    with urllib.request.urlopen(
+        f"{live_server.url}/mailinglist/{mailing_list.pk}/archive/feed"
+    ) as feed:  # noqa: S310
+        entries = feedparser.parse(feed.read()).entries
+    assert [entry.title for entry in entries] == ["Ripe soon"]

@@ -8,7 +8,11 @@ from django.urls import reverse
 from mailinglist.models import Message, Subscriber
 from mailinglist.queueing import QueuedTask
 from mailinglist.tests.api_helpers import api_client_for
-from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
+from mailinglist.tests.factories import (
+    DraftFactory,
+    MailingListFactory,
+    SubscriberFactory,
+)
 from mailinglist.tests.harness import wait_until
 
 pytestmark = pytest.mark.slow
@@ -40,8 +44,15 @@ def test_work_asked_for_while_the_broker_is_down_goes_out_soon_after_it_is_back(
             format="json",
         ),
         client.post(
-            reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
-            {"subject": "From the web", "body": "Ripe", "save": "1"},
+            reverse(
+                "mailinglist:send_message",
+                kwargs={
+                    "pk": DraftFactory(
+                        mailing_list=mailing_list, subject="From the web", body="Ripe"
+                    ).pk
+                },
+            ),
+            {"send": "1"},
         ),
         owner_api.post(
             reverse("mailinglist:api-message-list", kwargs={"mailing_list_pk": mailing_list.pk}),

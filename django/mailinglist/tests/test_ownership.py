@@ -41,6 +41,20 @@ def owner_urls(message):
         "pause": ("post", reverse("mailinglist:pause_message", kwargs={"pk": message.pk})),
         "resume": ("post", reverse("mailinglist:resume_message", kwargs={"pk": message.pk})),
         "cancel": ("post", reverse("mailinglist:cancel_message", kwargs={"pk": message.pk})),
+        "settings page": (
+            "get",
+            reverse("mailinglist:mailinglist_settings", kwargs={"pk": list_pk}),
+        ),
+        "settings": ("post", reverse("mailinglist:mailinglist_settings", kwargs={"pk": list_pk})),
+        "edit page": ("get", reverse("mailinglist:edit_message", kwargs={"pk": message.pk})),
+        "edit": ("post", reverse("mailinglist:edit_message", kwargs={"pk": message.pk})),
+        "send page": ("get", reverse("mailinglist:send_message", kwargs={"pk": message.pk})),
+        "send": ("post", reverse("mailinglist:send_message", kwargs={"pk": message.pk})),
+        "unschedule": (
+            "post",
+            reverse("mailinglist:unschedule_message", kwargs={"pk": message.pk}),
+        ),
+        "test": ("post", reverse("mailinglist:test_message", kwargs={"pk": message.pk})),
     }
 
 
@@ -57,6 +71,14 @@ def owner_urls(message):
         "pause",
         "resume",
         "cancel",
+        "settings page",
+        "settings",
+        "edit page",
+        "edit",
+        "send page",
+        "send",
+        "unschedule",
+        "test",
     ],
 )
 def test_another_user_gets_404_and_changes_nothing(intruder_client, message, page):
@@ -71,7 +93,9 @@ def test_another_user_gets_404_and_changes_nothing(intruder_client, message, pag
     assert list(Message.objects.values_list("subject", "status")) == [("Owner only", "sending")]
 
 
-@pytest.mark.parametrize("page", ["manage", "new message page", "message", "progress"])
+@pytest.mark.parametrize(
+    "page", ["manage", "new message page", "message", "progress", "settings page"]
+)
 def test_the_owner_can_open_every_page(client, message, page):
     client.login(username=message.mailing_list.owner.username, password=PASSWORD)
     method, url = owner_urls(message)[page]

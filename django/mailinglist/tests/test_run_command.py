@@ -98,8 +98,11 @@ def test_a_newcomer_goes_from_registering_to_reading_the_delivered_message(runni
 
     _, page = owner.submit(
         base_url + list_path,
-        {"subject": "Ripe today", "body": "Bananas are **yellow**.", "save": "1"},
+        {"subject": "Ripe today", "body": "Bananas are **yellow**.", "send": "1"},
     )
+    assert "It goes to" in page
+    message_path = re.search(r'href="(/mailinglist/message/[0-9a-f-]+)"', page)[1]
+    _, page = owner.submit(base_url + message_path + "/send", {"send": "1"})
     assert "Ripe today" in page
     delivered = wait_until(
         lambda: captured(mailbox_dir, "reader@example.com", "Ripe today"),

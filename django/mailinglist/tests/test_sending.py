@@ -21,18 +21,26 @@ def mailing_list():
     return mailing_list
 
 
-def test_saving_a_message_delivers_it_once_to_each_confirmed_subscriber(
+def test_a_message_goes_out_once_to_each_confirmed_subscriber_after_its_confirmation(
     client, mailing_list, django_capture_on_commit_callbacks
 ):
     client.login(username=mailing_list.owner.username, password=PASSWORD)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
+        written = client.post(
             reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
-            {"subject": "Ripe", "body": "# Hello\n\n<script>alert(1)</script>", "save": "1"},
+            {"subject": "Ripe", "body": "# Hello\n\n<script>alert(1)</script>", "send": "1"},
         )
-
     message = Message.objects.get()
+    assert written.url == reverse("mailinglist:send_message", kwargs={"pk": message.pk})
+    assert mail.outbox == []
+    confirmation = client.get(written.url)
+    assert b'It goes to <strong id="recipient-count">2</strong> confirmed' in confirmation.content
+    assert b"Banana Facts" in confirmation.content
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(written.url, {"send": "1"})
+
     assert response.status_code == 302
     assert response.url == message.get_absolute_url()
     assert sorted(email.to[0] for email in mail.outbox) == ["one@example.com", "two@example.com"]
@@ -93,17 +101,31 @@ def test_it_rejects_a_bad_subject_with_a_form_error(client, mailing_list, subjec
     assert not Message.objects.exists()
 
 
-def test_saving_to_a_list_without_confirmed_subscribers_says_nobody_gets_it(client):
+def test_sending_to_a_list_without_confirmed_subscribers_is_refused(
+    client, django_capture_on_commit_callbacks
+):
     mailing_list = MailingListFactory()
+    SubscriberFactory(mailing_list=mailing_list, confirmed=False)
     client.login(username=mailing_list.owner.username, password=PASSWORD)
 
-    response = client.post(
+    page = client.post(
         reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
-        {"subject": "Echo", "body": "Anyone?", "save": "1"},
+        {"subject": "Echo", "body": "Anyone?", "send": "1"},
         follow=True,
     )
+    message = Message.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(
+            reverse("mailinglist:send_message", kwargs={"pk": message.pk}),
+            {"send": "1"},
+            follow=True,
+        )
 
-    assert b"no confirmed subscribers, so nobody gets it" in response.content
+    assert b"Nobody would get it now" in page.content
+    assert b"Nobody would get this message" in refused.content
+    message.refresh_from_db()
+    assert message.status == Message.Status.DRAFT
+    assert mail.outbox == []
 
 
 def test_an_unknown_page_shows_the_site_not_found_page(client):
