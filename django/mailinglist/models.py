@@ -22,6 +22,7 @@ from mailinglist.delivery.states import (
     MessageTransition,
     Transition,
 )
+from mailinglist.imports.states import FINAL_IMPORT_STATES, ImportState
 from mailinglist.markdown import render_markdown
 from mailinglist.throttles import ConfirmationsPerAddressThrottle
 from mailinglist.validators import (
@@ -29,6 +30,7 @@ from mailinglist.validators import (
     validate_message_body,
     validate_sendable_address,
     validate_single_line,
+    validate_subscriber_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -173,11 +175,19 @@ class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # ty
 class Subscriber(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(validators=[validate_sendable_address])
+    name = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
+    # The owner's own columns (company, city, …): text values under lower-case keys,
+    # which messages can show through merge tags such as {{ fields.company }}.
+    fields = models.JSONField(default=dict, blank=True, validators=[validate_subscriber_fields])
     confirmed = models.BooleanField(default=False)
     # The (mailing_list, id) index below serves lookups by list too.
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, db_index=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     unsubscribed = models.DateTimeField(null=True, blank=True, editable=False)
+    # The import that last added or updated the subscriber: a second row with the same
+    # address in that file is a duplicate. Not a foreign key, so that importing a
+    # million rows pays no constraint check per row.
+    imported_by = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = SubscriberManager()
 
@@ -191,8 +201,13 @@ class Subscriber(models.Model):
                 violation_error_message="This e-mail address is already on the list.",
             )
         ]
-        # Delivery rows are made for one slice of a list's subscriber ids at a time.
-        indexes = [models.Index(fields=["mailing_list", "id"], name="subscriber_list_order")]
+        indexes = [
+            # Delivery rows are made for one slice of a list's subscriber ids at a time.
+            models.Index(fields=["mailing_list", "id"], name="subscriber_list_order"),
+            # The manage page and the API list a list's subscribers by address.
+            models.Index(fields=["mailing_list", "email"], name="subscriber_list_email"),
+        ]
+        # On PostgreSQL, migration 0008 adds a trigram index for searching addresses.
 
     def __str__(self):
         return self.email
@@ -518,3 +533,119 @@ class SubscriberMessage(models.Model):
 
     def __str__(self):
         return f"{self.message} → {self.subscriber}"
+
+
+class SubscriberImportQuerySet(models.QuerySet):
+    def usable_by(self, user):
+        return self.filter(mailing_list__in=MailingList.objects.usable_by(user))
+
+
+class SubscriberImport(models.Model):
+    """A CSV file of subscribers, stored in chunks and imported by a Celery job.
+
+    The job commits its rows a batch at a time together with rows_done and the
+    counts, so a job whose worker died carries on after its last batch: no row is
+    lost or counted twice.
+    """
+
+    Status = ImportState
+
+    class SubscriberStatus(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed: they agreed to get this list elsewhere"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed: send each new address a confirmation e-mail"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)
+    subscriber_status = models.CharField(max_length=11, choices=SubscriberStatus.choices)
+    status = models.CharField(
+        max_length=9, choices=ImportState.choices, default=ImportState.QUEUED, editable=False
+    )
+    file_name = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    # What reading the file found: its encoding, dialect and columns, the first rows
+    # as they will be stored, and how many rows are invalid.
+    analysis = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    # When a worker last committed a batch: a running job quiet for long has lost its worker.
+    activity = models.DateTimeField(null=True, blank=True)
+    # Data rows of the file whose outcome is committed; a restarted job skips them.
+    rows_done = models.PositiveBigIntegerField(default=0)
+    added = models.PositiveBigIntegerField(default=0)
+    updated = models.PositiveBigIntegerField(default=0)
+    duplicates = models.PositiveBigIntegerField(default=0)
+    invalid = models.PositiveBigIntegerField(default=0)
+    suppressed = models.PositiveBigIntegerField(default=0)
+
+    objects = SubscriberImportQuerySet.as_manager()
+
+    COUNTS = ["rows", "added", "updated", "duplicates", "invalid", "suppressed"]
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"{self.file_name or 'import'} → {self.mailing_list}"
+
+    def get_absolute_url(self):
+        return reverse("mailinglist:subscriber_import", kwargs={"pk": self.pk})
+
+    @property
+    def is_final(self):
+        return self.status in FINAL_IMPORT_STATES
+
+    def counts(self):
+        return {
+            "rows": self.rows_done,
+            **{name: getattr(self, name) for name in self.COUNTS[1:]},
+        }
+
+    def apply(self, transition: Transition, **changes):
+        """Make the move if the job is still in a state it leaves; returns whether it was made."""
+        moved = SubscriberImport.objects.filter(pk=self.pk, status__in=transition.sources).update(
+            status=transition.target, **changes
+        )
+        self.refresh_from_db()
+        return bool(moved)
+
+
+class SubscriberImportChunk(models.Model):
+    """A piece of an uploaded file, kept in the database so that any worker can read it."""
+
+    subscriber_import = models.ForeignKey(
+        SubscriberImport, on_delete=models.CASCADE, related_name="chunks"
+    )
+    number = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber_import", "number"], name="unique_chunk_per_import"
+            )
+        ]
+
+    def __str__(self):
+        return f"chunk {self.number} of {self.subscriber_import_id}"
+
+
+class SubscriberImportRejection(models.Model):
+    """A row of an import that did not become a subscriber, and why."""
+
+    subscriber_import = models.ForeignKey(
+        SubscriberImport, on_delete=models.CASCADE, related_name="rejections"
+    )
+    # The row's line in the file, counting the header as line 1.
+    line = models.PositiveBigIntegerField()
+    email = models.TextField(blank=True)
+    reason = models.CharField(max_length=200)
+    values = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["line"]
+
+    def __str__(self):
+        return f"line {self.line}: {self.reason}"

@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail.message import sanitize_address
@@ -6,6 +8,10 @@ from django.template.defaultfilters import filesizeformat
 # Big enough for any newsletter, small enough that rendering it stays quick.
 MAX_MESSAGE_BODY_BYTES = 512 * 1024
 MAX_TEST_ADDRESSES = 10
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_FIELD_LENGTH = 1000
+# What a merge tag can name after "fields.": lower-case letters, digits and underscores.
+CUSTOM_FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 def validate_single_line(value):
@@ -59,3 +65,30 @@ def validate_message_body(value):
                 "limit": filesizeformat(MAX_MESSAGE_BODY_BYTES),
             },
         )
+
+
+def validate_subscriber_fields(value):
+    """A subscriber's custom fields: at most MAX_CUSTOM_FIELDS text values under keys a
+    merge tag can name."""
+    if not isinstance(value, dict):
+        raise ValidationError("Custom fields are an object of names and texts.", code="type")
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise ValidationError(
+            "A subscriber has at most %(limit)s custom fields.",
+            code="too_many",
+            params={"limit": MAX_CUSTOM_FIELDS},
+        )
+    for key, text in value.items():
+        if not isinstance(key, str) or not CUSTOM_FIELD_KEY.fullmatch(key):
+            raise ValidationError(
+                "A custom field's name is lower-case letters, digits and underscores, "
+                "starting with a letter: %(key)s is not.",
+                code="key",
+                params={"key": key},
+            )
+        if not isinstance(text, str) or len(text) > MAX_CUSTOM_FIELD_LENGTH:
+            raise ValidationError(
+                "The custom field %(key)s must be a text of at most %(limit)s characters.",
+                code="value",
+                params={"key": key, "limit": MAX_CUSTOM_FIELD_LENGTH},
+            )

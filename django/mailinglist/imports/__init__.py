@@ -1,0 +1,1 @@
+"""Bringing an audience in: CSV files read as real tools write them, imported by a Celery job."""
