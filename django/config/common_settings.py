@@ -160,6 +160,11 @@ MAIL_APE_RELAY_SECONDS = env_int("MAIL_APE_RELAY_SECONDS", 10)
 # E-mails per second across every worker; 0 leaves sending unthrottled.
 MAIL_APE_SEND_RATE = env_int("MAIL_APE_SEND_RATE", 0)
 MAIL_APE_RATE_LIMIT_REDIS_URL = env_str("MAIL_APE_RATE_LIMIT_REDIS_URL", "")
+# Subscriber imports: the biggest file accepted, the rows committed together, and how
+# long a job may go without a committed batch before the sweep hands it to another worker.
+MAIL_APE_IMPORT_MAX_BYTES = env_int("MAIL_APE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
+MAIL_APE_IMPORT_BATCH_ROWS = env_int("MAIL_APE_IMPORT_BATCH_ROWS", 5000)
+MAIL_APE_IMPORT_STALL_SECONDS = env_int("MAIL_APE_IMPORT_STALL_SECONDS", 120)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = "django-db"
@@ -187,6 +192,10 @@ CELERY_BEAT_SCHEDULE = {
     "start-due-messages": {
         "task": "mailinglist.tasks.start_due_messages",
         "schedule": MAIL_APE_SCHEDULER_SECONDS,
+    },
+    "resume-stalled-imports": {
+        "task": "mailinglist.tasks.resume_stalled_imports",
+        "schedule": MAIL_APE_SWEEP_SECONDS,
     },
     "relay-queued-tasks": {
         "task": "mailinglist.tasks.relay_queued_tasks",

@@ -121,9 +121,13 @@ def send_confirmation_email_to(subscriber_id: uuid.UUID | str) -> None:
 
 
 def send_confirmation_email(subscriber: Subscriber) -> None:
+    confirmation_email(subscriber).send()
+
+
+def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     context = EmailTemplateContext(subscriber, confirmation_link=confirmation_link(subscriber))
     subject = render_to_string("mailinglist/email/confirmation-subject.txt", context)
-    email = _email(
+    return _email(
         subject=" ".join(subject.split()),
         text=render_to_string("mailinglist/email/confirmation-body.txt", context),
         html=render_to_string("mailinglist/email/confirmation-body.html", context),
@@ -131,7 +135,6 @@ def send_confirmation_email(subscriber: Subscriber) -> None:
         recipient=subscriber.email,
         headers=list_headers(context, f"confirm-{subscriber.pk}"),
     )
-    email.send()
 
 
 class ListMessageMailer:

@@ -143,10 +143,44 @@ class MailingList(models.Model):
     def sent_messages(self):
         return self.message_set.sent()
 
+    def subscriber_counts(self):
+        """Every subscriber, and the confirmed ones, in one pass over the list's index."""
+        return self.subscriber_set.aggregate(
+            total=Count("pk"), confirmed=Count("pk", filter=Q(confirmed=True))
+        )
+
+    def suppressed_addresses(self, addresses):
+        """Of addresses (in lower case), those that must not be put back on the list by
+        anyone but the person: the ones that unsubscribed from it."""
+        return set(
+            self.subscriber_set.annotate(address=Lower("email"))
+            .filter(address__in=addresses, unsubscribed__isnull=False)
+            .values_list("address", flat=True)
+        )
+
+
+# What Subscriber.status can be, and SubscriberQuerySet.with_status filters by.
+SUBSCRIBER_STATUSES = ("confirmed", "unconfirmed", "unsubscribed")
+
 
 class SubscriberQuerySet(models.QuerySet):
     def usable_by(self, user):
         return self.filter(mailing_list__in=MailingList.objects.usable_by(user))
+
+    def with_status(self, status):
+        """Subscribers whose status (see Subscriber.status) is status, or all for None."""
+        if status == "confirmed":
+            return self.filter(confirmed=True)
+        if status == "unconfirmed":
+            return self.filter(confirmed=False, unsubscribed__isnull=True)
+        if status == "unsubscribed":
+            return self.filter(confirmed=False, unsubscribed__isnull=False)
+        return self
+
+    def search(self, text):
+        """Subscribers whose address holds text, in any letter case (a trigram index
+        serves it on PostgreSQL)."""
+        return self.filter(email__icontains=text) if text else self
 
 
 class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # type: ignore[misc]
@@ -219,16 +253,21 @@ class Subscriber(models.Model):
             self.request_confirmation()
 
     def request_confirmation(self):
-        """Queue a confirmation e-mail, unless one was queued for this subscriber in the last
-        few minutes or the address has had its share of them from every list."""
+        """Queue a confirmation e-mail, unless claim_confirmation says no."""
+        if self.claim_confirmation():
+            queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
+
+    def claim_confirmation(self):
+        """Whether a confirmation e-mail may go out now: not if one went to this subscriber
+        in the last few minutes, or the address has had its share of them from every list."""
         if not cache.add(f"confirmation-requested:{self.pk}", True, CONFIRMATION_RESEND_SECONDS):
-            return
+            return False
         if not ConfirmationsPerAddressThrottle(self.email).allow_request(None, None):
             logger.warning(
                 "No confirmation e-mail to subscriber %s: address limit reached", self.pk
             )
-            return
-        queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
+            return False
+        return True
 
     @property
     def status(self):
@@ -578,6 +617,9 @@ class SubscriberImport(models.Model):
     duplicates = models.PositiveBigIntegerField(default=0)
     invalid = models.PositiveBigIntegerField(default=0)
     suppressed = models.PositiveBigIntegerField(default=0)
+    # Of an unconfirmed import's new subscribers (in id order), the last one whose
+    # confirmation e-mail has been dealt with.
+    confirmations_through = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = SubscriberImportQuerySet.as_manager()
 

@@ -32,6 +32,10 @@ REQUEUE_STALLED_DELIVERIES = "mailinglist.tasks.requeue_stalled_deliveries"
 RELAY_QUEUED_TASKS = "mailinglist.tasks.relay_queued_tasks"
 START_DUE_MESSAGES = "mailinglist.tasks.start_due_messages"
 SEND_TEST_COPIES = "mailinglist.tasks.send_test_copies"
+ANALYSE_SUBSCRIBER_IMPORT = "mailinglist.tasks.analyse_subscriber_import"
+RUN_SUBSCRIBER_IMPORT = "mailinglist.tasks.run_subscriber_import"
+RESUME_STALLED_IMPORTS = "mailinglist.tasks.resume_stalled_imports"
+SEND_IMPORT_CONFIRMATIONS = "mailinglist.tasks.send_import_confirmations"
 # Its work now happens in the first delivery task's first claim; kept for tasks
 # an earlier release queued.
 FORMER_START_TASK = "mailinglist.tasks.build_subscriber_messages_for_message"

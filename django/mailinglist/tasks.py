@@ -1,12 +1,15 @@
 """Celery tasks: ids in, one call out. mailinglist.queueing names them for the models."""
 
+import time
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from mailinglist import emails, queueing
-from mailinglist.delivery import scheduling, sending, sweep
+from mailinglist.delivery import confirmations, scheduling, sending, sweep
+from mailinglist.imports import running
 
 # An SMTP server that cannot be reached is tried again for about half an hour.
 RETRY_WHILE_SMTP_IS_DOWN: dict[str, Any] = {
@@ -22,6 +25,14 @@ RETRY_ON_DATABASE_HICCUPS: dict[str, Any] = {
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 1,
     "max_retries": 5,
+}
+
+# An import reads its whole file in one task: a million rows take about a minute,
+# and the limits stay inside the broker's visibility timeout (an hour).
+IMPORT_TASK: dict[str, Any] = {
+    **RETRY_ON_DATABASE_HICCUPS,
+    "soft_time_limit": 3000,
+    "time_limit": 3300,
 }
 
 
@@ -63,3 +74,27 @@ def start_due_messages():
 @shared_task(name=queueing.RELAY_QUEUED_TASKS, ignore_result=True)
 def relay_queued_tasks():
     queueing.relay()
+
+
+@shared_task(name=queueing.ANALYSE_SUBSCRIBER_IMPORT, ignore_result=True, **IMPORT_TASK)
+def analyse_subscriber_import(import_id):
+    running.analyse(import_id)
+
+
+@shared_task(name=queueing.RUN_SUBSCRIBER_IMPORT, ignore_result=True, **IMPORT_TASK)
+def run_subscriber_import(import_id):
+    running.run(import_id)
+
+
+@shared_task(name=queueing.RESUME_STALLED_IMPORTS, ignore_result=True)
+def resume_stalled_imports():
+    running.resume_stalled_imports()
+
+
+@shared_task(
+    name=queueing.SEND_IMPORT_CONFIRMATIONS, ignore_result=True, **RETRY_WHILE_SMTP_IS_DOWN
+)
+def send_import_confirmations(import_id):
+    confirmations.send_import_confirmations(
+        import_id, time.monotonic() + settings.MAIL_APE_DELIVERY_TASK_SECONDS
+    )

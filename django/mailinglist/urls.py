@@ -1,8 +1,9 @@
 from django.urls import include, path
 
-from mailinglist import public_views, views
+from mailinglist import export_views, public_views, views
 from mailinglist.delivery.states import MessageTransition
 from mailinglist.feeds import ArchiveFeed
+from mailinglist.imports import views as import_views
 
 app_name = "mailinglist"
 
@@ -15,6 +16,32 @@ urlpatterns = [
         "<uuid:pk>/settings",
         views.MailingListSettingsView.as_view(),
         name="mailinglist_settings",
+    ),
+    path(
+        "<uuid:pk>/export",
+        export_views.ExportSubscribersView.as_view(),
+        name="export_subscribers",
+    ),
+    path(
+        "<uuid:pk>/import",
+        import_views.ImportSubscribersView.as_view(),
+        name="import_subscribers",
+    ),
+    path("import/<uuid:pk>", import_views.SubscriberImportView.as_view(), name="subscriber_import"),
+    path(
+        "import/<uuid:pk>/start",
+        import_views.StartImportView.as_view(),
+        name="start_subscriber_import",
+    ),
+    path(
+        "import/<uuid:pk>/progress",
+        import_views.ImportProgressView.as_view(),
+        name="subscriber_import_progress",
+    ),
+    path(
+        "import/<uuid:pk>/rejections",
+        import_views.ImportRejectionsView.as_view(),
+        name="subscriber_import_rejections",
     ),
     path(
         "<uuid:mailinglist_pk>/message/new",

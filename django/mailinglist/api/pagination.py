@@ -20,7 +20,8 @@ def positive_int_parameter(request, name, default):
 
 
 class LinkHeaderPagination(PageNumberPagination):
-    """Keeps the book's bare-array bodies; the paging travels in headers instead.
+    """Keeps the book's bare-array bodies; the paging travels in headers instead: the
+    neighbouring pages in Link, the number of items in X-Total-Count.
 
     A page past the end is empty rather than 404, so that a script walking the pages
     while subscribers leave does not fail halfway.
@@ -39,12 +40,15 @@ class LinkHeaderPagination(PageNumberPagination):
         self.page_number = positive_int_parameter(request, self.page_query_param, 1)
         paginator = self.django_paginator_class(queryset, page_size)
         self.last_page_number = paginator.num_pages
+        self.total_count = paginator.count
         if self.page_number > self.last_page_number:
             return []
         return list(paginator.page(self.page_number))
 
     def get_paginated_response(self, data):
-        return Response(data, headers={"Link": self.link_header()})
+        return Response(
+            data, headers={"Link": self.link_header(), "X-Total-Count": str(self.total_count)}
+        )
 
     def link_header(self):
         relations = {"first": 1}

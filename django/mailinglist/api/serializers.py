@@ -1,8 +1,11 @@
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
+from rest_framework.reverse import reverse
 
 from mailinglist.api.fields import (
     AddressListField,
@@ -13,9 +16,13 @@ from mailinglist.api.fields import (
     StrictEmailField,
 )
 from mailinglist.delivery.states import MessageState
-from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
 from mailinglist.validators import MAX_TEST_ADDRESSES
 from user.models import User
+
+MAX_BULK_SUBSCRIBERS = 1000
+# The book's list shape embeds its subscribers; a list of a million cannot be sent whole.
+EMBEDDED_SUBSCRIBERS = 100
 
 
 class Conflict(APIException):
@@ -36,33 +43,96 @@ class StrictHyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
 
 class MailingListSerializer(StrictHyperlinkedModelSerializer):
     """A mailing list; owner is the id of the user who made it and cannot change. The
-    fields after subscriber_set are the list's identity in its e-mails and pages."""
+    fields after subscriber_set are the list's identity in its e-mails and pages, then
+    its counts."""
 
     owner: "serializers.PrimaryKeyRelatedField[User]" = serializers.PrimaryKeyRelatedField(
         read_only=True
     )
+    subscriber_set = serializers.SerializerMethodField(
+        help_text=(
+            f"The first {EMBEDDED_SUBSCRIBERS} subscribers by address; the list's "
+            "subscribers collection has them all."
+        )
+    )
+    subscriber_count = serializers.SerializerMethodField(
+        help_text="Every subscriber: confirmed, unconfirmed and unsubscribed."
+    )
+    confirmed_count = serializers.SerializerMethodField(
+        help_text="Confirmed subscribers: who a message sent now would go to."
+    )
 
     class Meta:
         model = MailingList
-        fields = ["url", "id", "name", "owner", "subscriber_set", *MailingList.IDENTITY_FIELDS]
-        read_only_fields = ["subscriber_set"]
+        fields = [
+            "url",
+            "id",
+            "name",
+            "owner",
+            "subscriber_set",
+            *MailingList.IDENTITY_FIELDS,
+            "subscriber_count",
+            "confirmed_count",
+        ]
         extra_kwargs = {
             "url": {"view_name": "mailinglist:api-mailing-list-detail"},
-            "subscriber_set": {"view_name": "mailinglist:api-subscriber-detail"},
             "name": {"validators": [SingleLineValidator()]},
         }
 
+    @extend_schema_field(serializers.ListField(child=serializers.URLField()))
+    def get_subscriber_set(self, mailing_list) -> list[str]:
+        request = self.context.get("request")
+        return [
+            reverse("mailinglist:api-subscriber-detail", kwargs={"pk": pk}, request=request)
+            for pk in mailing_list.subscriber_set.order_by("email", "pk").values_list(
+                "pk", flat=True
+            )[:EMBEDDED_SUBSCRIBERS]
+        ]
+
+    def _counts(self, mailing_list):
+        if not hasattr(mailing_list, "_counts"):
+            mailing_list._counts = mailing_list.subscriber_counts()
+        return mailing_list._counts
+
+    def get_subscriber_count(self, mailing_list) -> int:
+        return self._counts(mailing_list)["total"]
+
+    def get_confirmed_count(self, mailing_list) -> int:
+        return self._counts(mailing_list)["confirmed"]
+
 
 class SubscriberSerializer(StrictHyperlinkedModelSerializer):
-    """An address on a list. A new unconfirmed one is sent a confirmation e-mail."""
+    """An address on a list. A new unconfirmed one is sent a confirmation e-mail.
+
+    fields holds the owner's own values (company, city, …) under lower-case names,
+    which messages show with merge tags such as {{ fields.company }}.
+    """
+
+    status = serializers.ChoiceField(
+        choices=SUBSCRIBER_STATUSES,
+        read_only=True,
+        help_text="confirmed, unconfirmed, or unsubscribed (by the person).",
+    )
 
     class Meta:
         model = Subscriber
-        fields = ["url", "id", "email", "confirmed", "mailing_list"]
-        read_only_fields = ["mailing_list"]
+        fields = [
+            "url",
+            "id",
+            "email",
+            "confirmed",
+            "mailing_list",
+            "name",
+            "fields",
+            "status",
+            "created",
+        ]
+        read_only_fields = ["mailing_list", "created"]
         extra_kwargs = {
             "url": {"view_name": "mailinglist:api-subscriber-detail"},
             "mailing_list": {"view_name": "mailinglist:api-mailing-list-detail"},
+            "name": {"validators": [SingleLineValidator()]},
+            "fields": {"help_text": "Custom fields: an object of lower-case names and texts."},
         }
 
     def create(self, validated_data):
@@ -87,12 +157,60 @@ class ReadOnlyEmailSubscriberSerializer(SubscriberSerializer):
         read_only_fields = ["email", "mailing_list"]
 
     def update(self, instance, validated_data):
+        changed = [field for field in ("name", "fields") if field in validated_data]
+        for field in changed:
+            setattr(instance, field, validated_data[field])
+        if changed:
+            instance.save(update_fields=changed)
         confirmed = validated_data.get("confirmed", instance.confirmed)
         if confirmed and not instance.confirmed:
             instance.confirm()
         elif not confirmed and instance.confirmed:
             instance.unsubscribe()
         return instance
+
+
+def add_subscribers(request, mailing_list, items):
+    """Add each valid item of items to mailing_list by the single POST's rules; one
+    result per item, in order. Addresses are checked against the list in one query."""
+    context = {"request": request}
+    checked = [SubscriberSerializer(data=item, context=context) for item in items]
+    valid_addresses = [
+        serializer.validated_data["email"].lower()
+        for serializer in checked
+        if serializer.is_valid()
+    ]
+    taken = set(
+        mailing_list.subscriber_set.annotate(address=Lower("email"))
+        .filter(address__in=valid_addresses)
+        .values_list("address", flat=True)
+    )
+    duplicate = [Subscriber._meta.constraints[0].violation_error_message]
+    results: list[dict] = []
+    new = []
+    for serializer in checked:
+        if serializer.errors:
+            results.append({"status": 400, "errors": serializer.errors})
+            continue
+        address = serializer.validated_data["email"].lower()
+        if address in taken:
+            results.append({"status": 400, "errors": {"email": duplicate}})
+            continue
+        taken.add(address)
+        subscriber = Subscriber(mailing_list=mailing_list, **serializer.validated_data)
+        new.append(subscriber)
+        results.append({"status": 201, "subscriber": subscriber})
+    with transaction.atomic():
+        Subscriber.objects.bulk_create(new)
+        for subscriber in new:
+            if not subscriber.confirmed:
+                subscriber.request_confirmation()
+    return [
+        {**result, "subscriber": SubscriberSerializer(result["subscriber"], context=context).data}
+        if "subscriber" in result
+        else result
+        for result in results
+    ]
 
 
 def raise_model_constraint_errors(subscriber):

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mailinglist.api import views
+from mailinglist.api import imports, views
 
 urlpatterns = [
     path(
@@ -20,6 +20,26 @@ urlpatterns = [
         "mailinglist/<uuid:mailing_list_pk>/subscribers",
         views.SubscriberListCreateView.as_view(),
         name="api-subscriber-list",
+    ),
+    path(
+        "mailinglist/<uuid:mailing_list_pk>/subscribers/export",
+        views.SubscriberExportView.as_view(),
+        name="api-subscriber-export",
+    ),
+    path(
+        "mailinglist/<uuid:mailing_list_pk>/subscribers/import",
+        imports.SubscriberImportCreateView.as_view(),
+        name="api-subscriber-import-create",
+    ),
+    path(
+        "import/<uuid:pk>",
+        imports.SubscriberImportDetailView.as_view(),
+        name="api-subscriber-import",
+    ),
+    path(
+        "import/<uuid:pk>/errors",
+        imports.SubscriberImportErrorsView.as_view(),
+        name="api-subscriber-import-errors",
     ),
     path(
         "subscriber/<uuid:pk>",

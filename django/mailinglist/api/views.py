@@ -2,10 +2,14 @@
 
 from functools import cached_property
 
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
@@ -14,6 +18,7 @@ from rest_framework.throttling import UserRateThrottle
 
 from mailinglist import queueing
 from mailinglist.api.serializers import (
+    MAX_BULK_SUBSCRIBERS,
     Conflict,
     MailingListSerializer,
     MessageDetailSerializer,
@@ -22,19 +27,23 @@ from mailinglist.api.serializers import (
     SendSerializer,
     SubscriberSerializer,
     TestSendSerializer,
+    add_subscribers,
 )
-from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.export_views import subscribers_csv_response
+from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
 from mailinglist.throttles import TestSendsPerOwnerThrottle
 
 
 def mailing_lists_for(user):
-    return (
-        MailingList.objects.usable_by(user)
-        .order_by("-created", "pk")
-        .prefetch_related(
-            Prefetch("subscriber_set", queryset=Subscriber.objects.only("pk", "mailing_list"))
-        )
-    )
+    return MailingList.objects.usable_by(user).order_by("-created", "pk")
+
+
+def status_parameter(request):
+    """The ?status= a subscriber collection is filtered by, or None."""
+    status_filter = request.query_params.get("status") or None
+    if status_filter is not None and status_filter not in SUBSCRIBER_STATUSES:
+        raise ValidationError({"status": [f"Use one of {', '.join(SUBSCRIBER_STATUSES)}."]})
+    return status_filter
 
 
 class MailingListCreateListView(generics.ListCreateAPIView):
@@ -70,12 +79,41 @@ class MailingListChildrenMixin:
         serializer.save(mailing_list=self.mailing_list)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", enum=list(SUBSCRIBER_STATUSES), description="Only this status."
+            ),
+            OpenApiParameter("search", description="Only addresses holding this, in any case."),
+        ]
+    ),
+    post=extend_schema(
+        request=SubscriberSerializer,
+        responses={
+            201: SubscriberSerializer,
+            200: inline_serializer(
+                "BulkSubscriberResult",
+                {
+                    "status": serializers.IntegerField(help_text="201 if added, 400 if not."),
+                    "subscriber": SubscriberSerializer(required=False),
+                    "errors": serializers.DictField(required=False),
+                },
+                many=True,
+            ),
+        },
+    ),
+)
 class SubscriberListCreateView(MailingListChildrenMixin, generics.ListCreateAPIView):
     """The list's subscribers by address.
 
     POST {"email": …} adds an unconfirmed subscriber and e-mails them a confirmation link;
     add "confirmed": true for someone who has already agreed elsewhere (no e-mail is sent).
     An address already on the list, in any letter case, is refused with 400.
+
+    POST an array of up to 1,000 such objects to add them all: the answer (200) has one
+    result per item, in order, each with its own status (201 and the subscriber, or 400
+    and its errors).
     """
 
     serializer_class = SubscriberSerializer
@@ -86,7 +124,35 @@ class SubscriberListCreateView(MailingListChildrenMixin, generics.ListCreateAPIV
         return (
             Subscriber.objects.usable_by(self.request.user)
             .filter(mailing_list=self.mailing_list)
+            .with_status(status_parameter(self.request))
+            .search(self.request.query_params.get("search", ""))
             .order_by("email", "pk")
+        )
+
+    def create(self, request, *args, **kwargs):
+        if not isinstance(request.data, list):
+            return super().create(request, *args, **kwargs)
+        if not 1 <= len(request.data) <= MAX_BULK_SUBSCRIBERS:
+            raise ValidationError(
+                {"detail": f"Send from 1 to {MAX_BULK_SUBSCRIBERS} subscribers at once."}
+            )
+        return Response(add_subscribers(request, self.mailing_list, request.data))
+
+
+class SubscriberExportView(MailingListChildrenMixin, generics.GenericAPIView):
+    """The list's subscribers as CSV (email, name, status, created, confirmed,
+    unsubscribed, then one column per custom field), streamed; ?status= filters."""
+
+    serializer_class = SubscriberSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=list(SUBSCRIBER_STATUSES))],
+        responses={(200, "text/csv"): str},
+    )
+    def get(self, request, mailing_list_pk):
+        return subscribers_csv_response(
+            self.mailing_list,
+            self.mailing_list.subscriber_set.with_status(status_parameter(request)),
         )
 
 

@@ -42,6 +42,8 @@ def test_a_new_user_has_no_lists_then_sees_the_one_they_create():
         "subscribed_url": "",
         "confirmed_url": "",
         "archive": False,
+        "subscriber_count": 0,
+        "confirmed_count": 0,
     }
     assert mailing_list.owner == user
     assert client.get(LISTS).json() == [body]

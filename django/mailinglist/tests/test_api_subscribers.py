@@ -49,6 +49,10 @@ def test_adding_an_address_sends_it_a_confirmation(django_capture_on_commit_call
         "confirmed": False,
         "mailing_list": "http://testserver"
         + reverse("mailinglist:api-mailing-list-detail", kwargs={"pk": mailing_list.pk}),
+        "name": "",
+        "fields": {},
+        "status": "unconfirmed",
+        "created": response.json()["created"],
     }
     [email] = mail.outbox
     assert email.to == ["ape@example.com"]

@@ -330,3 +330,48 @@ def test_an_owner_drafts_tests_and_schedules_a_message_that_lands_in_the_archive
     ) as feed:  # noqa: S310
         entries = feedparser.parse(feed.read()).entries
     assert [entry.title for entry in entries] == ["Ripe soon"]
+
+
+def test_an_owner_imports_a_csv_file_after_seeing_its_preview(
+    live_server, smtp_sink, start_celery_worker, browser_page, tmp_path
+):
+    start_celery_worker(smtp_sink.port, link_domain=live_server.url)
+    mailing_list = MailingListFactory(name="Banana Facts")
+    rows = 20_000
+    readers = tmp_path / "readers.csv"
+    readers.write_text(
+        "\ufeffEmail Address;First Name;Last Name;Favourite fruit\r\n"
+        + "".join(f"reader{n}@example.com;Reader;No. {n};banana\r\n" for n in range(rows))
+        + "not-an-address;Bad;Row;\r\n",
+        encoding="utf-8",
+    )
+    page = browser_page
+    page.goto(
+        live_server.url + reverse("mailinglist:import_subscribers", kwargs={"pk": mailing_list.pk})
+    )
+    page.get_by_label("Username").fill(mailing_list.owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_label("CSV file").set_input_files(readers)
+    page.get_by_label(re.compile("^Confirmed")).check()
+    page.get_by_label(re.compile("agreed to get this list")).check()
+    page.get_by_role("button", name="Upload and preview").click()
+
+    expect(page.locator("#import-summary")).to_contain_text(f"{rows + 1} rows", timeout=30_000)
+    expect(page.locator("#import-summary")).to_contain_text("1 cannot be imported")
+    expect(page.locator("#import-columns")).to_contain_text("favourite_fruit")
+    expect(page.locator("#import-preview")).to_contain_text("Reader No. 0")
+    assert mailing_list.subscriber_set.count() == 0
+
+    page.get_by_role("button", name=re.compile("^Import")).click()
+    bar = page.get_by_role("progressbar", name="Import progress").locator(".progress-bar")
+    expect(bar).to_be_visible()
+    expect(bar).to_have_text("100%", timeout=60_000)
+    expect(page.locator("#import-status")).to_have_text("Finished")
+    expect(page.locator("#count-added")).to_have_text(str(rows))
+    expect(page.locator("#count-invalid")).to_have_text("1")
+    assert mailing_list.subscriber_set.filter(confirmed=True).count() == rows
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Download the rows")).click()
+    assert "not-an-address" in Path(download.value.path()).read_text()

@@ -1,0 +1,320 @@
+"""The import job: what the file holds, read for a preview, then written a batch at a time.
+
+Each batch's subscribers, rejected rows, counts and position in the file are
+committed together, and the position moves only from where this runner found
+it (a guarded UPDATE), so a job whose worker died carries on from its last batch
+with nothing lost or counted twice, and two runners never both write a batch.
+"""
+
+import csv
+import io
+import itertools
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
+
+from mailinglist import queueing
+from mailinglist.imports.reading import CsvReader, ImportRow, UnreadableFile, open_csv
+from mailinglist.imports.states import ImportState, ImportTransition
+from mailinglist.imports.storage import StoredFile, store_file
+from mailinglist.models import (
+    MailingList,
+    Subscriber,
+    SubscriberImport,
+    SubscriberImportRejection,
+)
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 10
+SUBSCRIBER_COPY_COLUMNS = (
+    "id",
+    "email",
+    "name",
+    "fields",
+    "confirmed",
+    "mailing_list_id",
+    "created",
+    "imported_by",
+)
+
+
+def receive(
+    mailing_list: MailingList, upload: UploadedFile, subscriber_status: str, preview: bool
+) -> SubscriberImport:
+    """Store an uploaded file as a new import of mailing_list, and have it read for a
+    preview (the web's first step) or imported straight away (the API's)."""
+    with transaction.atomic():
+        subscriber_import = SubscriberImport.objects.create(
+            mailing_list=mailing_list,
+            subscriber_status=subscriber_status,
+            status=ImportState.ANALYSING if preview else ImportState.QUEUED,
+            file_name=(upload.name or "")[:255],
+            activity=timezone.now(),
+        )
+        subscriber_import.file_size = store_file(subscriber_import, upload.chunks())
+        subscriber_import.save(update_fields=["file_size"])
+        queueing.after_commit(
+            queueing.ANALYSE_SUBSCRIBER_IMPORT if preview else queueing.RUN_SUBSCRIBER_IMPORT,
+            str(subscriber_import.pk),
+        )
+    return subscriber_import
+
+
+def start(subscriber_import: SubscriberImport) -> bool:
+    """Import a file whose preview the owner has seen; False if it was started already."""
+    with transaction.atomic():
+        started = subscriber_import.apply(ImportTransition.START, activity=timezone.now())
+        if started:
+            queueing.after_commit(queueing.RUN_SUBSCRIBER_IMPORT, str(subscriber_import.pk))
+    return started
+
+
+def _open(subscriber_import: SubscriberImport) -> CsvReader:
+    return open_csv(io.BufferedReader(StoredFile(subscriber_import)))
+
+
+def describe(reader: CsvReader) -> dict:
+    return {
+        "encoding": reader.encoding,
+        "delimiter": reader.delimiter,
+        "headers": reader.columns.headers,
+        "columns": reader.columns.describe(),
+    }
+
+
+def analyse(import_id: uuid.UUID | str) -> None:
+    """Read the whole file once for the preview: its columns, its first rows as they
+    will be stored, and how many rows cannot be; nothing is written but the job."""
+    subscriber_import = SubscriberImport.objects.filter(
+        pk=import_id, status=ImportState.ANALYSING
+    ).first()
+    if subscriber_import is None:
+        return
+    try:
+        reader = _open(subscriber_import)
+        rows = invalid = 0
+        first_rows: list[dict] = []
+        for row in reader.rows():
+            rows += 1
+            invalid += bool(row.error)
+            if len(first_rows) < PREVIEW_ROWS:
+                first_rows.append(_as_stored(row))
+    except UnreadableFile as error:
+        subscriber_import.apply(ImportTransition.FAIL, error=str(error), finished=timezone.now())
+        return
+    subscriber_import.apply(
+        ImportTransition.ANALYSED,
+        analysis={**describe(reader), "rows": rows, "invalid": invalid, "first_rows": first_rows},
+    )
+
+
+def _as_stored(row: ImportRow) -> dict:
+    return {
+        "line": row.line,
+        "email": row.email,
+        "name": row.name,
+        "fields": row.fields,
+        "error": row.error,
+    }
+
+
+def run(import_id: uuid.UUID | str) -> None:
+    """Import the rows not yet done, then, for an unconfirmed import, have the new
+    subscribers asked to confirm."""
+    now = timezone.now()
+    subscriber_import = (
+        SubscriberImport.objects.select_related("mailing_list").filter(pk=import_id).first()
+    )
+    if subscriber_import is None or not subscriber_import.apply(
+        ImportTransition.RUN, started=Coalesce(F("started"), now), activity=now
+    ):
+        return
+    try:
+        reader = _open(subscriber_import)
+        if not subscriber_import.analysis:
+            SubscriberImport.objects.filter(pk=subscriber_import.pk).update(
+                analysis=describe(reader)
+            )
+        rows = itertools.islice(reader.rows(), subscriber_import.rows_done, None)
+        for batch in _batches(rows, settings.MAIL_APE_IMPORT_BATCH_ROWS):
+            if not write_batch(subscriber_import, batch):
+                logger.info("Import %s is being run by another worker", subscriber_import.pk)
+                return
+    except UnreadableFile as error:
+        subscriber_import.apply(ImportTransition.FAIL, error=str(error), finished=timezone.now())
+        return
+    with transaction.atomic():
+        if not subscriber_import.apply(ImportTransition.FINISH, finished=timezone.now()):
+            return
+        if subscriber_import.subscriber_status == SubscriberImport.SubscriberStatus.UNCONFIRMED:
+            queueing.after_commit(queueing.SEND_IMPORT_CONFIRMATIONS, str(subscriber_import.pk))
+    logger.info("Import %s finished: %s", subscriber_import.pk, subscriber_import.counts())
+
+
+def _batches(rows: Iterator[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+class Batch:
+    """One batch's rows sorted into what becomes of each, and the counts that go with it."""
+
+    def __init__(self, subscriber_import: SubscriberImport, rows: Sequence[ImportRow]) -> None:
+        self.subscriber_import = subscriber_import
+        self.mailing_list = subscriber_import.mailing_list
+        self.confirmed = (
+            subscriber_import.subscriber_status == SubscriberImport.SubscriberStatus.CONFIRMED
+        )
+        self.counts: Counter[str] = Counter()
+        self.rejections: list[SubscriberImportRejection] = []
+        self.new: list[Subscriber] = []
+        self.changed: list[Subscriber] = []
+        self.sort(rows)
+
+    def reject(self, row: ImportRow, count: str, reason: str) -> None:
+        self.counts[count] += 1
+        self.rejections.append(
+            SubscriberImportRejection(
+                subscriber_import=self.subscriber_import,
+                line=row.line,
+                email=row.email,
+                reason=reason,
+                values=row.values,
+            )
+        )
+
+    def sort(self, rows: Sequence[ImportRow]) -> None:
+        valid: dict[str, ImportRow] = {}
+        for row in rows:
+            if row.error:
+                self.reject(row, "invalid", row.error)
+            elif (address := row.email.lower()) in valid:
+                self.reject(row, "duplicates", f"the same address as line {valid[address].line}")
+            else:
+                valid[address] = row
+        suppressed = self.mailing_list.suppressed_addresses(list(valid))
+        existing = {
+            subscriber.address: subscriber
+            for subscriber in self.mailing_list.subscriber_set.annotate(
+                address=Lower("email")
+            ).filter(address__in=[address for address in valid if address not in suppressed])
+        }
+        now = timezone.now()
+        for address, row in valid.items():
+            subscriber = existing.get(address)
+            if address in suppressed:
+                self.reject(row, "suppressed", "unsubscribed from the list; not subscribed again")
+            elif subscriber is None:
+                self.counts["added"] += 1
+                self.new.append(
+                    Subscriber(
+                        email=row.email,
+                        name=row.name,
+                        fields=row.fields,
+                        confirmed=self.confirmed,
+                        mailing_list=self.mailing_list,
+                        created=now,
+                        imported_by=self.subscriber_import.pk,
+                    )
+                )
+            elif subscriber.imported_by == self.subscriber_import.pk:
+                self.reject(row, "duplicates", "the same address as an earlier line")
+            else:
+                self.counts["updated"] += 1
+                subscriber.name = row.name or subscriber.name
+                subscriber.fields = {**subscriber.fields, **row.fields}
+                subscriber.confirmed = subscriber.confirmed or self.confirmed
+                subscriber.imported_by = self.subscriber_import.pk
+                self.changed.append(subscriber)
+
+
+def write_batch(subscriber_import: SubscriberImport, rows: Sequence[ImportRow]) -> bool:
+    """Write one batch and move the job past it; False if another runner moved it first."""
+    done_before = subscriber_import.rows_done
+    with transaction.atomic():
+        batch = Batch(subscriber_import, rows)
+        _insert(batch.new)
+        Subscriber.objects.bulk_update(
+            batch.changed, ["name", "fields", "confirmed", "imported_by"], batch_size=1000
+        )
+        SubscriberImportRejection.objects.bulk_create(batch.rejections, batch_size=1000)
+        moved = SubscriberImport.objects.filter(
+            pk=subscriber_import.pk, status=ImportState.RUNNING, rows_done=done_before
+        ).update(
+            rows_done=F("rows_done") + len(rows),
+            activity=timezone.now(),
+            **{name: F(name) + number for name, number in batch.counts.items()},
+        )
+        if not moved:
+            transaction.set_rollback(True)
+            return False
+    subscriber_import.rows_done = done_before + len(rows)
+    return True
+
+
+def _insert(subscribers: list[Subscriber]) -> None:
+    """Add new subscribers; on PostgreSQL with COPY, the fastest way in."""
+    if not subscribers:
+        return
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                _copy_in(subscribers)
+            return
+        except IntegrityError:
+            # Someone subscribed one of these addresses since the batch was sorted.
+            pass
+    Subscriber.objects.bulk_create(subscribers, batch_size=1000, ignore_conflicts=True)
+
+
+def _copy_in(subscribers: list[Subscriber]) -> None:
+    data = io.StringIO()
+    writer = csv.writer(data, quoting=csv.QUOTE_ALL)
+    writer.writerows(
+        (
+            subscriber.pk,
+            subscriber.email,
+            subscriber.name,
+            json.dumps(subscriber.fields),
+            "t" if subscriber.confirmed else "f",
+            subscriber.mailing_list_id,
+            subscriber.created.isoformat(),
+            subscriber.imported_by,
+        )
+        for subscriber in subscribers
+    )
+    data.seek(0)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY {Subscriber._meta.db_table} ({', '.join(SUBSCRIBER_COPY_COLUMNS)}) "
+            "FROM STDIN WITH (FORMAT csv)",
+            data,
+        )
+
+
+def stalled_imports(now=None) -> QuerySet[SubscriberImport]:
+    """Jobs a worker should be on that nothing has happened to for a while."""
+    quiet_since = (now or timezone.now()) - timedelta(
+        seconds=settings.MAIL_APE_IMPORT_STALL_SECONDS
+    )
+    return SubscriberImport.objects.filter(
+        status__in=ImportTransition.RUN.sources, activity__lt=quiet_since
+    )
+
+
+def resume_stalled_imports() -> None:
+    for subscriber_import in stalled_imports():
+        logger.warning("Import %s had stalled: queued again", subscriber_import.pk)
+        SubscriberImport.objects.filter(pk=subscriber_import.pk).update(activity=timezone.now())
+        queueing.after_commit(queueing.RUN_SUBSCRIBER_IMPORT, str(subscriber_import.pk))

@@ -1,0 +1,143 @@
+"""Subscribers' names and custom fields, adding many at once, counting and finding them."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from mailinglist.models import Subscriber
+from mailinglist.tests.api_helpers import api_client_for
+from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def subscribers_of(mailing_list):
+    return reverse("mailinglist:api-subscriber-list", kwargs={"mailing_list_pk": mailing_list.pk})
+
+
+def test_a_subscriber_keeps_a_name_and_custom_fields(django_capture_on_commit_callbacks):
+    mailing_list = MailingListFactory()
+    client = api_client_for(mailing_list.owner)
+
+    created = client.post(
+        subscribers_of(mailing_list),
+        {"email": "koko@example.com", "confirmed": True, "name": "Koko", "fields": {"zoo": "SF"}},
+        format="json",
+    )
+    changed = client.patch(
+        created.json()["url"], {"fields": {"zoo": "Gorilla Foundation"}}, format="json"
+    )
+
+    assert created.status_code == 201
+    assert (created.json()["name"], created.json()["fields"]) == ("Koko", {"zoo": "SF"})
+    assert changed.json()["fields"] == {"zoo": "Gorilla Foundation"}
+    assert Subscriber.objects.get().fields == {"zoo": "Gorilla Foundation"}
+
+
+@pytest.mark.parametrize(
+    "fields", [["zoo"], {"Zoo Name": "SF"}, {"zoo": 42}, {"zoo": "x" * 1001}, "zoo"]
+)
+def test_custom_fields_a_merge_tag_could_not_name_are_refused(fields):
+    mailing_list = MailingListFactory()
+
+    response = api_client_for(mailing_list.owner).post(
+        subscribers_of(mailing_list), {"email": "koko@example.com", "fields": fields}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "fields" in response.json()
+    assert not Subscriber.objects.exists()
+
+
+def test_an_array_adds_many_and_answers_for_each(django_capture_on_commit_callbacks):
+    mailing_list = MailingListFactory()
+    SubscriberFactory(mailing_list=mailing_list, email="old@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client_for(mailing_list.owner).post(
+            subscribers_of(mailing_list),
+            [
+                {"email": "a@example.com", "confirmed": True, "name": "A"},
+                {"email": "not an address"},
+                {"email": "OLD@example.com"},
+                {"email": "b@example.com"},
+                {"email": "A@example.com"},
+            ],
+            format="json",
+        )
+
+    assert response.status_code == 200
+    results = response.json()
+    assert [result["status"] for result in results] == [201, 400, 400, 201, 400]
+    assert results[0]["subscriber"]["name"] == "A"
+    assert "email" in results[1]["errors"]
+    assert results[2]["errors"] == {"email": ["This e-mail address is already on the list."]}
+    assert sorted(mailing_list.subscriber_set.values_list("email", flat=True)) == [
+        "a@example.com",
+        "b@example.com",
+        "old@example.com",
+    ]
+
+
+@pytest.mark.parametrize("size", [0, 1001])
+def test_an_empty_or_too_long_array_is_refused(size):
+    mailing_list = MailingListFactory()
+
+    response = api_client_for(mailing_list.owner).post(
+        subscribers_of(mailing_list),
+        [{"email": f"a{n}@example.com"} for n in range(size)],
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert not Subscriber.objects.exists()
+
+
+def test_a_list_embeds_at_most_100_subscribers_and_counts_them_all():
+    mailing_list = MailingListFactory()
+    Subscriber.objects.bulk_create(
+        Subscriber(mailing_list=mailing_list, email=f"r{n:03}@example.com", confirmed=n % 2 == 0)
+        for n in range(150)
+    )
+
+    body = (
+        api_client_for(mailing_list.owner)
+        .get(reverse("mailinglist:api-mailing-list-detail", kwargs={"pk": mailing_list.pk}))
+        .json()
+    )
+
+    assert len(body["subscriber_set"]) == 100
+    first = mailing_list.subscriber_set.get(email="r000@example.com")
+    assert body["subscriber_set"][0].endswith(
+        reverse("mailinglist:api-subscriber-detail", kwargs={"pk": first.pk})
+    )
+    assert (body["subscriber_count"], body["confirmed_count"]) == (150, 75)
+
+
+def test_pages_carry_the_total_count_and_can_be_searched_and_filtered():
+    mailing_list = MailingListFactory()
+    SubscriberFactory(mailing_list=mailing_list, email="Koko@Gorillas.example")
+    SubscriberFactory(mailing_list=mailing_list, email="michael@gorillas.example", confirmed=False)
+    SubscriberFactory(
+        mailing_list=mailing_list,
+        email="ndume@gorillas.example",
+        confirmed=False,
+        unsubscribed=timezone.now(),
+    )
+    SubscriberFactory(mailing_list=mailing_list, email="bonobo@apes.example")
+    client = api_client_for(mailing_list.owner)
+
+    everyone = client.get(subscribers_of(mailing_list), {"page_size": 2})
+    gorillas = client.get(subscribers_of(mailing_list), {"search": "GORILLA"})
+    unconfirmed = client.get(subscribers_of(mailing_list), {"status": "unconfirmed"})
+
+    assert everyone["X-Total-Count"] == "4"
+    assert len(everyone.json()) == 2
+    assert [item["email"] for item in gorillas.json()] == [
+        "Koko@Gorillas.example",
+        "michael@gorillas.example",
+        "ndume@gorillas.example",
+    ]
+    assert gorillas["X-Total-Count"] == "3"
+    assert [item["email"] for item in unconfirmed.json()] == ["michael@gorillas.example"]
+    assert client.get(subscribers_of(mailing_list), {"status": "nope"}).status_code == 400
