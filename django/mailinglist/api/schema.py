@@ -14,8 +14,14 @@ LINK_HEADER = {
     "Link": {
         "description": 'RFC 8288 links to the "first", "prev", "next" and "last" pages.',
         "schema": {"type": "string"},
-    }
+    },
+    "X-Total-Count": {
+        "description": "How many items there are on all pages together.",
+        "schema": {"type": "integer"},
+    },
 }
+# POST on a list's subscribers takes one subscriber, or an array of up to this many.
+MAX_BULK_SUBSCRIBERS = 1000
 
 
 def error(description, headers=None):
@@ -57,7 +63,26 @@ def document_errors(result, generator, request, public):
                 responses["400"] = error("Malformed JSON or invalid fields.")
                 responses["413"] = error("The body is larger than 2.5 MB.")
                 responses["415"] = error("The body is not application/json.")
-            if any(parameter["name"] == "page" for parameter in operation.get("parameters", [])):
+            parameters = {parameter["name"] for parameter in operation.get("parameters", [])}
+            if "status" in parameters:
+                responses["400"] = error("A query parameter has a value the operation lacks.")
+            if "page" in parameters:
                 responses["200"]["headers"] = LINK_HEADER
-                responses["400"] = error("page or page_size is not a whole number from 1 up.")
+                responses["400"] = error(
+                    "page or page_size is not a whole number from 1 up, or a filter is unknown."
+                )
+            if path.endswith("/subscribers") and method == "post":
+                accept_an_array_too(operation)
     return result
+
+
+def accept_an_array_too(operation):
+    """The request body is one subscriber, or an array of them."""
+    for media in operation["requestBody"]["content"].values():
+        one = media["schema"]
+        media["schema"] = {
+            "oneOf": [
+                one,
+                {"type": "array", "items": one, "minItems": 1, "maxItems": MAX_BULK_SUBSCRIBERS},
+            ]
+        }

@@ -20,7 +20,6 @@ from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscr
 from mailinglist.validators import MAX_TEST_ADDRESSES
 from user.models import User
 
-MAX_BULK_SUBSCRIBERS = 1000
 # The book's list shape embeds its subscribers; a list of a million cannot be sent whole.
 EMBEDDED_SUBSCRIBERS = 100
 

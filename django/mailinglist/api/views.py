@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from mailinglist import queueing
+from mailinglist.api.schema import MAX_BULK_SUBSCRIBERS
 from mailinglist.api.serializers import (
-    MAX_BULK_SUBSCRIBERS,
     Conflict,
     MailingListSerializer,
     MessageDetailSerializer,
@@ -89,7 +89,6 @@ class MailingListChildrenMixin:
         ]
     ),
     post=extend_schema(
-        request=SubscriberSerializer,
         responses={
             201: SubscriberSerializer,
             200: inline_serializer(
@@ -136,6 +135,8 @@ class SubscriberListCreateView(MailingListChildrenMixin, generics.ListCreateAPIV
             raise ValidationError(
                 {"detail": f"Send from 1 to {MAX_BULK_SUBSCRIBERS} subscribers at once."}
             )
+        if not all(isinstance(item, dict) for item in request.data):
+            raise ValidationError({"detail": "Each item of the array is a subscriber object."})
         return Response(add_subscribers(request, self.mailing_list, request.data))
 
 
@@ -146,7 +147,11 @@ class SubscriberExportView(MailingListChildrenMixin, generics.GenericAPIView):
     serializer_class = SubscriberSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", enum=list(SUBSCRIBER_STATUSES))],
+        parameters=[
+            OpenApiParameter(
+                "status", enum=list(SUBSCRIBER_STATUSES), description="Only this status."
+            )
+        ],
         responses={(200, "text/csv"): str},
     )
     def get(self, request, mailing_list_pk):

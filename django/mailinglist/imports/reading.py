@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -35,6 +36,7 @@ MAX_CELL_CHARACTERS = 100_000
 MAX_ADDRESS_LENGTH = 254
 MAX_NAME_LENGTH = 200
 DELIMITERS = ",;\t"
+WESTERN_WINDOWS = "cp1252"
 
 EMAIL_HEADERS = {"email", "emailaddress", "mail", "emailadresse", "courriel", "correo", "邮箱"}
 NAME_HEADERS = {"name", "fullname", "displayname", "姓名"}
@@ -46,7 +48,6 @@ LAST_NAME_HEADERS = {"lastname", "surname", "familyname", "lname", "nachname", "
 # listmonk's attributes column holds the person's own fields, as a JSON object.
 BOOKKEEPING_HEADERS = {
     "uuid",
-    "id",
     "status",
     "createdat",
     "updatedat",
@@ -65,8 +66,6 @@ BOOKKEEPING_HEADERS = {
     "lastchanged",
     "leid",
     "euid",
-    "notes",
-    "tags",
 }
 ATTRIBUTES_HEADER = "attributes"
 
@@ -89,7 +88,8 @@ def compact(header: str) -> str:
 
 def field_key(header: str) -> str:
     """The custom field a column becomes, named as a merge tag can name it."""
-    key = re.sub(r"[^a-z0-9]+", "_", header.casefold()).strip("_")
+    unaccented = unicodedata.normalize("NFKD", header.casefold())
+    key = re.sub(r"[^a-z0-9]+", "_", unaccented.encode("ascii", "ignore").decode()).strip("_")
     if key and key[0].isdigit():
         key = f"f_{key}"
     return key[:63].rstrip("_")
@@ -233,9 +233,17 @@ def detect_encoding(sample: bytes, complete: bool) -> str:
     except UnicodeDecodeError:
         pass
     if b"\0" not in sample:
-        match = from_bytes(sample).best()
-        if match is not None and match.encoding not in ("utf_8", "utf_16", "utf_32"):
-            return match.encoding
+        matches = from_bytes(sample)
+        best = matches.best()
+        if best is not None and best.encoding not in ("utf_8", "utf_16", "utf_32"):
+            # A sample can fit several code pages equally well; Western European
+            # Windows (Excel's default in most of the world) is the likeliest then.
+            tied = {
+                match.encoding
+                for match in matches
+                if (match.chaos, match.coherence) == (best.chaos, best.coherence)
+            }
+            return WESTERN_WINDOWS if WESTERN_WINDOWS in tied else best.encoding
     raise UnreadableFile(
         "This file is not text Mail Ape can read: save it as CSV (UTF-8 is best) and "
         "upload it again."
@@ -269,7 +277,8 @@ class CsvReader:
 
     def _undecodable(self) -> UnreadableFile:
         return UnreadableFile(
-            f"Line {self.lines.line + 1} is not {self.encoding} text like the lines before it: "
+            f"Around line {self.lines.line + 1}, the file is not {self.encoding} text like "
+            "the lines before: "
             "save the file as CSV in UTF-8 and upload it again."
         )
 

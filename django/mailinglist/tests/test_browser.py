@@ -354,8 +354,8 @@ def test_an_owner_imports_a_csv_file_after_seeing_its_preview(
     page.get_by_role("button", name="Log in").click()
 
     page.get_by_label("CSV file").set_input_files(readers)
-    page.get_by_label(re.compile("^Confirmed")).check()
-    page.get_by_label(re.compile("agreed to get this list")).check()
+    page.get_by_role("radio", name=re.compile("^Confirmed")).check()
+    page.get_by_role("checkbox", name=re.compile("agreed to get this list")).check()
     page.get_by_role("button", name="Upload and preview").click()
 
     expect(page.locator("#import-summary")).to_contain_text(f"{rows + 1} rows", timeout=30_000)
@@ -368,6 +368,7 @@ def test_an_owner_imports_a_csv_file_after_seeing_its_preview(
     bar = page.get_by_role("progressbar", name="Import progress").locator(".progress-bar")
     expect(bar).to_be_visible()
     expect(bar).to_have_text("100%", timeout=60_000)
+    expect(bar).to_have_attribute("style", re.compile(r"width: 100%"))
     expect(page.locator("#import-status")).to_have_text("Finished")
     expect(page.locator("#count-added")).to_have_text(str(rows))
     expect(page.locator("#count-invalid")).to_have_text("1")

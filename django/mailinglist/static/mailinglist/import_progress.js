@@ -1,5 +1,6 @@
-// The import page while a file is read or imported: the bar and the counts follow the
-// progress URL, and the page reloads when the import moves to another state.
+// The import page: the bar is drawn from the page's figures and, while the file is read
+// or imported, it and the counts follow the progress URL; the page reloads when the
+// import moves to another state.
 (function () {
   const section = document.getElementById("import");
   const bar = document.getElementById("progress-bar");
@@ -35,5 +36,5 @@
   }
 
   if (bar) bar.style.width = bar.parentElement.getAttribute("aria-valuenow") + "%";
-  setTimeout(refresh, 500);
+  if (!("still" in section.dataset)) setTimeout(refresh, 500);
 })();
