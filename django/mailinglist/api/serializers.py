@@ -1,6 +1,5 @@
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, models, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
@@ -170,28 +169,33 @@ class ReadOnlyEmailSubscriberSerializer(SubscriberSerializer):
 
 
 def add_subscribers(request, mailing_list, items):
-    """Add each valid item of items to mailing_list by the single POST's rules; one
-    result per item, in order. Addresses are checked against the list in one query."""
+    """Add items to mailing_list by the single POST's rules; one result per item, in order.
+
+    An item with invalid fields refuses the whole array (400, keyed by the item's
+    index); an address already on the list, or earlier in the array, refuses only
+    its item. Addresses are checked against the list in one query.
+    """
     context = {"request": request}
     checked = [SubscriberSerializer(data=item, context=context) for item in items]
-    valid_addresses = [
-        serializer.validated_data["email"].lower()
-        for serializer in checked
-        if serializer.is_valid()
-    ]
-    taken = set(
-        mailing_list.subscriber_set.annotate(address=Lower("email"))
-        .filter(address__in=valid_addresses)
-        .values_list("address", flat=True)
-    )
+    invalid = {
+        str(index): [
+            f"{field}: {message}"
+            for field, messages in serializer.errors.items()
+            for message in messages
+        ]
+        for index, serializer in enumerate(checked)
+        if not serializer.is_valid()
+    }
+    if invalid:
+        raise serializers.ValidationError(invalid)
+    addresses = [serializer.validated_data["email"].lower() for serializer in checked]
+    taken = {
+        subscriber.address for subscriber in mailing_list.subscribers_with_addresses(addresses)
+    }
     duplicate = [Subscriber._meta.constraints[0].violation_error_message]
     results: list[dict] = []
     new = []
-    for serializer in checked:
-        if serializer.errors:
-            results.append({"status": 400, "errors": serializer.errors})
-            continue
-        address = serializer.validated_data["email"].lower()
+    for serializer, address in zip(checked, addresses, strict=True):
         if address in taken:
             results.append({"status": 400, "errors": {"email": duplicate}})
             continue

@@ -111,8 +111,9 @@ class SubscriberListCreateView(MailingListChildrenMixin, generics.ListCreateAPIV
     An address already on the list, in any letter case, is refused with 400.
 
     POST an array of up to 1,000 such objects to add them all: the answer (200) has one
-    result per item, in order, each with its own status (201 and the subscriber, or 400
-    and its errors).
+    result per item, in order: status 201 and the subscriber, or 400 and why (the address
+    is on the list already, or earlier in the array). An item with invalid fields refuses
+    the whole array with 400, keyed by the item's index.
     """
 
     serializer_class = SubscriberSerializer

@@ -15,12 +15,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mailinglist import queueing
@@ -37,6 +38,7 @@ from mailinglist.models import (
 logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
+# The per-row columns first, then those every row of a batch shares.
 SUBSCRIBER_COPY_COLUMNS = (
     "id",
     "email",
@@ -167,6 +169,12 @@ def _batches(rows: Iterator[ImportRow], size: int) -> Iterator[list[ImportRow]]:
         yield batch
 
 
+class NewSubscriber(NamedTuple):
+    email: str
+    name: str
+    fields: dict[str, str]
+
+
 class Batch:
     """One batch's rows sorted into what becomes of each, and the counts that go with it."""
 
@@ -178,7 +186,7 @@ class Batch:
         )
         self.counts: Counter[str] = Counter()
         self.rejections: list[SubscriberImportRejection] = []
-        self.new: list[Subscriber] = []
+        self.new: list[NewSubscriber] = []
         self.changed: list[Subscriber] = []
         self.sort(rows)
 
@@ -203,31 +211,18 @@ class Batch:
                 self.reject(row, "duplicates", f"the same address as line {valid[address].line}")
             else:
                 valid[address] = row
-        suppressed = self.mailing_list.suppressed_addresses(list(valid))
         existing = {
             subscriber.address: subscriber
-            for subscriber in self.mailing_list.subscriber_set.annotate(
-                address=Lower("email")
-            ).filter(address__in=[address for address in valid if address not in suppressed])
+            for subscriber in self.mailing_list.subscribers_with_addresses(sorted(valid))
         }
-        now = timezone.now()
+        suppressed = self.mailing_list.suppressed_addresses(existing.values())
         for address, row in valid.items():
             subscriber = existing.get(address)
             if address in suppressed:
                 self.reject(row, "suppressed", "unsubscribed from the list; not subscribed again")
             elif subscriber is None:
                 self.counts["added"] += 1
-                self.new.append(
-                    Subscriber(
-                        email=row.email,
-                        name=row.name,
-                        fields=row.fields,
-                        confirmed=self.confirmed,
-                        mailing_list=self.mailing_list,
-                        created=now,
-                        imported_by=self.subscriber_import.pk,
-                    )
-                )
+                self.new.append(NewSubscriber(row.email, row.name, row.fields))
             elif subscriber.imported_by == self.subscriber_import.pk:
                 self.reject(row, "duplicates", "the same address as an earlier line")
             else:
@@ -238,13 +233,65 @@ class Batch:
                 subscriber.imported_by = self.subscriber_import.pk
                 self.changed.append(subscriber)
 
+    def insert_new(self) -> None:
+        """Add the new subscribers; on PostgreSQL with COPY, the fastest way in."""
+        if not self.new:
+            return
+        if connection.vendor == "postgresql":
+            try:
+                with transaction.atomic():
+                    self._copy_in()
+                return
+            except IntegrityError:
+                # Someone subscribed one of these addresses since the batch was sorted.
+                pass
+        now = timezone.now()
+        Subscriber.objects.bulk_create(
+            (
+                Subscriber(
+                    email=new.email,
+                    name=new.name,
+                    fields=new.fields,
+                    confirmed=self.confirmed,
+                    mailing_list=self.mailing_list,
+                    created=now,
+                    imported_by=self.subscriber_import.pk,
+                )
+                for new in self.new
+            ),
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+
+    def _copy_in(self) -> None:
+        data = io.StringIO()
+        # Every cell is quoted: in COPY's CSV an unquoted empty cell is NULL.
+        fixed = '","'.join(
+            [
+                "t" if self.confirmed else "f",
+                str(self.mailing_list.pk),
+                timezone.now().isoformat(),
+                str(self.subscriber_import.pk),
+            ]
+        )
+        writer = csv.writer(data, quoting=csv.QUOTE_ALL, lineterminator=f',"{fixed}"\n')
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        writer.writerows((uuid.uuid4(), new.email, new.name, dumps(new.fields)) for new in self.new)
+        data.seek(0)
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                f"COPY {Subscriber._meta.db_table} ({', '.join(SUBSCRIBER_COPY_COLUMNS)}) "
+                "FROM STDIN WITH (FORMAT csv)",
+                data,
+            )
+
 
 def write_batch(subscriber_import: SubscriberImport, rows: Sequence[ImportRow]) -> bool:
     """Write one batch and move the job past it; False if another runner moved it first."""
     done_before = subscriber_import.rows_done
     with transaction.atomic():
         batch = Batch(subscriber_import, rows)
-        _insert(batch.new)
+        batch.insert_new()
         Subscriber.objects.bulk_update(
             batch.changed, ["name", "fields", "confirmed", "imported_by"], batch_size=1000
         )
@@ -261,46 +308,6 @@ def write_batch(subscriber_import: SubscriberImport, rows: Sequence[ImportRow]) 
             return False
     subscriber_import.rows_done = done_before + len(rows)
     return True
-
-
-def _insert(subscribers: list[Subscriber]) -> None:
-    """Add new subscribers; on PostgreSQL with COPY, the fastest way in."""
-    if not subscribers:
-        return
-    if connection.vendor == "postgresql":
-        try:
-            with transaction.atomic():
-                _copy_in(subscribers)
-            return
-        except IntegrityError:
-            # Someone subscribed one of these addresses since the batch was sorted.
-            pass
-    Subscriber.objects.bulk_create(subscribers, batch_size=1000, ignore_conflicts=True)
-
-
-def _copy_in(subscribers: list[Subscriber]) -> None:
-    data = io.StringIO()
-    writer = csv.writer(data, quoting=csv.QUOTE_ALL)
-    writer.writerows(
-        (
-            subscriber.pk,
-            subscriber.email,
-            subscriber.name,
-            json.dumps(subscriber.fields),
-            "t" if subscriber.confirmed else "f",
-            subscriber.mailing_list_id,
-            subscriber.created.isoformat(),
-            subscriber.imported_by,
-        )
-        for subscriber in subscribers
-    )
-    data.seek(0)
-    with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {Subscriber._meta.db_table} ({', '.join(SUBSCRIBER_COPY_COLUMNS)}) "
-            "FROM STDIN WITH (FORMAT csv)",
-            data,
-        )
 
 
 def stalled_imports(now=None) -> QuerySet[SubscriberImport]:

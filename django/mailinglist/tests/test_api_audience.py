@@ -1,6 +1,7 @@
 """Subscribers' names and custom fields, adding many at once, counting and finding them."""
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -58,7 +59,6 @@ def test_an_array_adds_many_and_answers_for_each(django_capture_on_commit_callba
             subscribers_of(mailing_list),
             [
                 {"email": "a@example.com", "confirmed": True, "name": "A"},
-                {"email": "not an address"},
                 {"email": "OLD@example.com"},
                 {"email": "b@example.com"},
                 {"email": "A@example.com"},
@@ -68,15 +68,31 @@ def test_an_array_adds_many_and_answers_for_each(django_capture_on_commit_callba
 
     assert response.status_code == 200
     results = response.json()
-    assert [result["status"] for result in results] == [201, 400, 400, 201, 400]
+    assert [result["status"] for result in results] == [201, 400, 201, 400]
     assert results[0]["subscriber"]["name"] == "A"
-    assert "email" in results[1]["errors"]
-    assert results[2]["errors"] == {"email": ["This e-mail address is already on the list."]}
+    assert results[1]["errors"] == {"email": ["This e-mail address is already on the list."]}
     assert sorted(mailing_list.subscriber_set.values_list("email", flat=True)) == [
         "a@example.com",
         "b@example.com",
         "old@example.com",
     ]
+    [confirmation] = mail.outbox
+    assert confirmation.to == ["b@example.com"]
+
+
+def test_an_array_with_an_invalid_item_adds_nobody():
+    mailing_list = MailingListFactory()
+
+    response = api_client_for(mailing_list.owner).post(
+        subscribers_of(mailing_list),
+        [{"email": "a@example.com"}, {"email": "not an address"}, {"name": "no address"}],
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"1", "2"}
+    assert response.json()["2"] == ["email: This field is required."]
+    assert not Subscriber.objects.exists()
 
 
 @pytest.mark.parametrize("size", [0, 1001])
