@@ -3,17 +3,26 @@
 Spreadsheets run a cell that starts with =, +, - or @ (and some with a tab or a
 carriage return) as a formula, so such a cell is written with a leading
 apostrophe: a subscriber cannot plant a formula in the owner's spreadsheet.
+Every cell is quoted. On PostgreSQL the database writes each line itself, which
+is many times faster than formatting the rows in Python; elsewhere Python does,
+and the two write the same bytes.
 """
 
 import csv
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 EXPORT_COLUMNS = ["email", "name", "status", "created", "confirmed", "unsubscribed"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ROWS_PER_FETCH = 5000
+ROWS_PER_CHUNK = 5000
+LINE_END = "\r\n"
+# The same text as TIME_FORMAT_SQL writes.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+TIME_FORMAT_SQL = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
 
 
 class Echo:
@@ -29,41 +38,104 @@ def safe_cell(value: object) -> str:
 
 
 def _time(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
+    return value.astimezone(UTC).strftime(TIME_FORMAT) if value is not None else ""
+
+
+def _status(confirmed: bool, unsubscribed: datetime | None) -> str:
+    if confirmed:
+        return "confirmed"
+    return "unsubscribed" if unsubscribed else "unconfirmed"
 
 
 def field_keys(subscribers: QuerySet) -> list[str]:
     """Every custom field key used by subscribers, sorted."""
-    keys: set[str] = set()
-    for fields in (
-        subscribers.exclude(fields={})
-        .values_list("fields", flat=True)
-        .iterator(chunk_size=ROWS_PER_FETCH)
-    ):
-        keys.update(fields)
-    return sorted(keys)
+    with_fields = subscribers.exclude(fields={}).order_by()
+    if connection.vendor == "postgresql":
+        keys = with_fields.annotate(key=RawSQL("jsonb_object_keys(fields)", [])).values_list(
+            "key", flat=True
+        )
+        return sorted(set(keys))
+    found: set[str] = set()
+    for fields in with_fields.values_list("fields", flat=True).iterator(ROWS_PER_CHUNK):
+        found.update(fields)
+    return sorted(found)
 
 
 def subscriber_csv_lines(subscribers: QuerySet) -> Iterator[str]:
-    """The CSV's lines: the header, then a line per subscriber by address."""
+    """The CSV's header, then its lines a chunk at a time, by address."""
     keys = field_keys(subscribers)
-    writer = csv.writer(Echo())
-    yield writer.writerow(EXPORT_COLUMNS + keys)
-    rows: Iterable[tuple] = (
-        subscribers.order_by("email", "pk")
-        .values_list("email", "name", "confirmed", "unsubscribed", "created", "fields")
-        .iterator(chunk_size=ROWS_PER_FETCH)
-    )
+    writer = csv.writer(Echo(), quoting=csv.QUOTE_ALL, lineterminator=LINE_END)
+    yield writer.writerow([*EXPORT_COLUMNS, *map(safe_cell, keys)])
+    ordered = subscribers.order_by("email", "pk")
+    if connection.vendor == "postgresql":
+        yield from _lines_written_by_postgresql(ordered, keys)
+    else:
+        yield from _lines_written_in_python(ordered, keys, writer)
+
+
+def _lines_written_in_python(subscribers: QuerySet, keys: list[str], writer) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    chunk = []
+    rows = subscribers.values_list(
+        "email", "name", "confirmed", "unsubscribed", "created", "fields"
+    ).iterator(ROWS_PER_CHUNK)
     for email, name, confirmed, unsubscribed, created, fields in rows:
-        status = "confirmed" if confirmed else "unsubscribed" if unsubscribed else "unconfirmed"
-        yield writer.writerow(
-            [
-                safe_cell(email),
-                safe_cell(name),
-                status,
-                _time(created),
-                "true" if confirmed else "false",
-                _time(unsubscribed),
-                *(safe_cell(fields.get(key, "")) for key in keys),
-            ]
+        chunk.append(
+            writer.writerow(
+                [
+                    safe_cell(email),
+                    safe_cell(name),
+                    _status(confirmed, unsubscribed),
+                    _time(created),
+                    "true" if confirmed else "false",
+                    _time(unsubscribed),
+                    *(safe_cell(fields.get(key, "")) for key in keys),
+                ]
+            )
         )
+        if len(chunk) == ROWS_PER_CHUNK:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
+def _quoted_sql(text_sql: str) -> str:
+    """SQL for one quoted CSV cell of the text text_sql, escaped as safe_cell does."""
+    escaped = (
+        f"CASE WHEN left({text_sql}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+        f"THEN '''' || {text_sql} ELSE {text_sql} END"
+    )
+    return f"""'"' || replace({escaped}, '"', '""') || '"'"""
+
+
+def _time_sql(column: str) -> str:
+    return f"""coalesce(to_char({column} AT TIME ZONE 'UTC', '{TIME_FORMAT_SQL}'), '')"""
+
+
+def _lines_written_by_postgresql(subscribers: QuerySet, keys: list[str]) -> Iterator[str]:
+    cells = [
+        _quoted_sql("email::text"),
+        _quoted_sql("name::text"),
+        """'"' || CASE WHEN confirmed THEN 'confirmed' WHEN unsubscribed IS NOT NULL """
+        """THEN 'unsubscribed' ELSE 'unconfirmed' END || '"'""",
+        """'"' || """ + _time_sql("created") + """ || '"'""",
+        """'"' || CASE WHEN confirmed THEN 'true' ELSE 'false' END || '"'""",
+        """'"' || """ + _time_sql("unsubscribed") + """ || '"'""",
+        *(_quoted_sql("coalesce(fields ->> %s, '')") for _ in keys),
+    ]
+    # The SQL is made of the constants above; each key, a parameter, appears three
+    # times in its cell's SQL.
+    params = [key for key in keys for _ in range(3)]
+    line = RawSQL(" || ',' || ".join(cells), params)  # noqa: S611
+    chunk = []
+    for text in (
+        subscribers.annotate(csv_line=line)
+        .values_list("csv_line", flat=True)
+        .iterator(ROWS_PER_CHUNK)
+    ):
+        chunk.append(text)
+        if len(chunk) == ROWS_PER_CHUNK:
+            yield LINE_END.join(chunk) + LINE_END
+            chunk = []
+    if chunk:
+        yield LINE_END.join(chunk) + LINE_END

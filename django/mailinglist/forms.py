@@ -1,12 +1,17 @@
 import re
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 
-from mailinglist.models import MailingList, Message, Subscriber
-from mailinglist.validators import MAX_TEST_ADDRESSES, validate_sendable_address
+from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
+from mailinglist.validators import (
+    MAX_TEST_ADDRESSES,
+    validate_sendable_address,
+    validate_single_line,
+)
 
 
 class MailingListForm(forms.ModelForm):
@@ -101,3 +106,43 @@ class TestSendForm(forms.Form):
                     params={"address": address},
                 ) from None
         return addresses
+
+
+class SubscriberQueryForm(forms.Form):
+    """The manage page's search of its subscribers; anything invalid searches for nothing."""
+
+    q = forms.CharField(label="Address contains", required=False, max_length=254)
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[
+            ("", "Any status"),
+            *((status, status.capitalize()) for status in SUBSCRIBER_STATUSES),
+        ],
+    )
+
+    def search_and_status(self):
+        if not self.is_valid():
+            return "", None
+        return self.cleaned_data["q"].strip(), self.cleaned_data["status"] or None
+
+    def query_string(self):
+        """The search as a query string, for links to its other pages."""
+        search, status = self.search_and_status()
+        return urlencode(
+            {key: value for key, value in (("q", search), ("status", status)) if value}
+        )
+
+
+class AddSubscriberForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=Subscriber._meta.get_field("email").max_length,
+        validators=[validate_sendable_address],
+    )
+    name = forms.CharField(
+        label="Name", required=False, max_length=200, validators=[validate_single_line]
+    )
+    agreed = forms.BooleanField(
+        label="They already agreed to get this list (no confirmation e-mail)", required=False
+    )

@@ -1,3 +1,4 @@
+import json
 import logging
 import uuid
 from datetime import timedelta
@@ -5,7 +6,8 @@ from email.utils import formataddr
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, models, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Cast, Lower
 from django.urls import reverse
@@ -172,6 +174,8 @@ class MailingList(models.Model):
         }
 
 
+# Lists longer than this are counted from the planner's statistics on owner pages.
+EXACT_COUNT_LIMIT = 10_000
 # What Subscriber.status can be, and SubscriberQuerySet.with_status filters by.
 SUBSCRIBER_STATUSES = ("confirmed", "unconfirmed", "unsubscribed")
 
@@ -190,6 +194,19 @@ class SubscriberQuerySet(models.QuerySet):
             return self.filter(confirmed=False, unsubscribed__isnull=False)
         return self
 
+    def count_quickly(self, exact_up_to=EXACT_COUNT_LIMIT):
+        """How many there are, and whether that is exact: exactly up to exact_up_to;
+        above that, on PostgreSQL, the planner's estimate, which costs a millisecond
+        where counting a list of a million takes a tenth of a second."""
+        if connection.vendor != "postgresql":
+            return self.count(), True
+        counted = self.order_by()[: exact_up_to + 1].count()
+        if counted <= exact_up_to:
+            return counted, True
+        plan = self.order_by().explain(format="json")
+        estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        return max(estimate, counted), False
+
     def search(self, text):
         """Subscribers whose address holds text, in any letter case (a trigram index
         serves it on PostgreSQL)."""
@@ -199,6 +216,31 @@ class SubscriberQuerySet(models.QuerySet):
 class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # type: ignore[misc]
     def confirmed_subscribers_for_mailing_list(self, mailing_list):
         return self.filter(mailing_list=mailing_list, confirmed=True)
+
+    def add_by_owner(self, mailing_list, email, name="", confirmed=False):
+        """The owner adds someone by hand: confirmed if they said they agreed, else sent
+        a confirmation. An address on the list, or one that left it, is refused: only
+        its owner may subscribe it again."""
+        existing = self.filter(mailing_list=mailing_list, email__iexact=email).first()
+        if existing is not None and existing.unsubscribed is not None:
+            raise ValidationError(
+                "%(email)s unsubscribed from this list; only they can subscribe again.",
+                code="unsubscribed",
+                params={"email": existing.email},
+            )
+        if existing is not None:
+            raise ValidationError(
+                Subscriber._meta.constraints[0].violation_error_message, code="unique"
+            )
+        try:
+            with transaction.atomic():
+                return self.create(
+                    mailing_list=mailing_list, email=email, name=name, confirmed=confirmed
+                )
+        except IntegrityError:
+            raise ValidationError(
+                Subscriber._meta.constraints[0].violation_error_message, code="unique"
+            ) from None
 
     def subscribe(self, mailing_list, email):
         """Add email to the list, or ask again for a confirmation that is still missing.

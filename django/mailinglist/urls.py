@@ -17,6 +17,14 @@ urlpatterns = [
         views.MailingListSettingsView.as_view(),
         name="mailinglist_settings",
     ),
+    *(
+        path(
+            f"subscriber/<uuid:pk>/{action}",
+            views.SubscriberActionView.as_view(action=action),
+            name=f"{action}_subscriber",
+        )
+        for action in ("remove", "unsubscribe", "resend")
+    ),
     path(
         "<uuid:pk>/export",
         export_views.ExportSubscribersView.as_view(),

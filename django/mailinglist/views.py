@@ -3,6 +3,7 @@ not exist; the pages subscribers see are in public_views."""
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.forms import BaseForm
 from django.http import JsonResponse
@@ -10,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import date as format_date
 from django.template.defaultfilters import pluralize
 from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django.views.generic.detail import SingleObjectMixin
@@ -17,13 +19,16 @@ from django.views.generic.detail import SingleObjectMixin
 from mailinglist import queueing
 from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState
 from mailinglist.forms import (
+    AddSubscriberForm,
     MailingListForm,
     MailingListSettingsForm,
     MessageForm,
     ScheduleForm,
+    SubscriberQueryForm,
     TestSendForm,
 )
-from mailinglist.models import MailingList, Message, Subscriber
+from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
+from mailinglist.paging import QuickCountPaginator
 from mailinglist.public_views import too_many_requests
 from mailinglist.throttles import TestSendsPerOwnerThrottle
 
@@ -76,12 +81,17 @@ class DeleteMailingListView(OwnedMailingListMixin, DeleteView):
 
 
 class MailingListDetailView(OwnedMailingListMixin, DetailView):
+    """The list with its messages and its subscribers, searchable by address and status."""
+
     template_name = "mailinglist/mailinglist_detail.html"
     context_object_name = "mailing_list"
 
     def get_context_data(self, **kwargs):
         mailing_list = self.object
-        subscribers = Paginator(mailing_list.subscriber_set.all(), PAGE_SIZE)
+        query = SubscriberQueryForm(self.request.GET)
+        search, status = query.search_and_status()
+        found = mailing_list.subscriber_set.with_status(status).search(search)
+        subscribers = QuickCountPaginator(found.order_by("email", "pk"), PAGE_SIZE)
         return super().get_context_data(
             subscribe_link=self.request.build_absolute_uri(
                 reverse("mailinglist:subscribe", kwargs={"mailinglist_pk": mailing_list.pk})
@@ -89,12 +99,80 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
             archive_link=self.request.build_absolute_uri(
                 reverse("mailinglist:archive", kwargs={"mailinglist_pk": mailing_list.pk})
             ),
+            query_form=query,
+            filtered=bool(search or status),
+            query_string=query.query_string(),
             subscriber_page=subscribers.get_page(self.request.GET.get("page")),
-            confirmed_count=Subscriber.objects.confirmed_subscribers_for_mailing_list(
-                mailing_list
-            ).count(),
+            total_count=mailing_list.subscriber_set.count_quickly(),
+            status_counts={
+                name: mailing_list.subscriber_set.with_status(name).count_quickly()
+                for name in SUBSCRIBER_STATUSES
+            },
+            add_form=kwargs.pop("add_form", None) or AddSubscriberForm(),
             list_messages=mailing_list.message_set.all()[:PAGE_SIZE],
             **kwargs,
+        )
+
+    def post(self, request, pk):
+        """The owner adds one subscriber by hand."""
+        self.object = mailing_list = self.get_object()
+        form = AddSubscriberForm(request.POST)
+        if form.is_valid():
+            try:
+                subscriber = Subscriber.objects.add_by_owner(
+                    mailing_list,
+                    form.cleaned_data["email"],
+                    name=form.cleaned_data["name"],
+                    confirmed=form.cleaned_data["agreed"],
+                )
+            except ValidationError as error:
+                form.add_error("email", error)
+            else:
+                messages.success(request, added_message(subscriber))
+                return redirect(mailing_list)
+        return self.render_to_response(self.get_context_data(add_form=form), status=400)
+
+
+def added_message(subscriber):
+    if subscriber.confirmed:
+        return f"Added {subscriber.email}."
+    return f"Added {subscriber.email}; a confirmation e-mail is on its way to them."
+
+
+class SubscriberActionView(LoginRequiredMixin, SingleObjectMixin, View):
+    """One of the owner's moves on a subscriber, from a row of the manage page; back to
+    the page, search and filter it was made from."""
+
+    action = ""
+
+    def get_queryset(self):
+        return Subscriber.objects.usable_by(self.request.user).select_related("mailing_list")
+
+    def post(self, request, pk):
+        subscriber = self.get_object()
+        messages.info(request, getattr(self, self.action)(subscriber))
+        back = request.POST.get("next", "")
+        if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
+        return redirect(subscriber.mailing_list)
+
+    def remove(self, subscriber):
+        subscriber.delete()
+        return f"Removed {subscriber.email} from the list."
+
+    def unsubscribe(self, subscriber):
+        subscriber.unsubscribe()
+        return f"Unsubscribed {subscriber.email}: they get no more mail from this list."
+
+    def resend(self, subscriber):
+        if subscriber.status != "unconfirmed":
+            return f"{subscriber.email} is {subscriber.status}: no confirmation to send."
+        if subscriber.claim_confirmation():
+            queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(subscriber.pk))
+            return f"A new confirmation e-mail is on its way to {subscriber.email}."
+        return (
+            f"{subscriber.email} was sent a confirmation a few minutes ago, or has had its "
+            "share of them this hour; try again later."
         )
 
 

@@ -5,6 +5,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from mailinglist.paging import QuickCountPaginator
+
 
 def positive_int_parameter(request, name, default):
     raw = request.query_params.get(name)
@@ -21,12 +23,14 @@ def positive_int_parameter(request, name, default):
 
 class LinkHeaderPagination(PageNumberPagination):
     """Keeps the book's bare-array bodies; the paging travels in headers instead: the
-    neighbouring pages in Link, the number of items in X-Total-Count.
+    neighbouring pages in Link, the number of items in X-Total-Count (beyond 10,000
+    subscribers an estimate, marked by X-Total-Count-Estimated: true).
 
     A page past the end is empty rather than 404, so that a script walking the pages
     while subscribers leave does not fail halfway.
     """
 
+    django_paginator_class = QuickCountPaginator
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500
@@ -41,14 +45,16 @@ class LinkHeaderPagination(PageNumberPagination):
         paginator = self.django_paginator_class(queryset, page_size)
         self.last_page_number = paginator.num_pages
         self.total_count = paginator.count
+        self.total_is_exact = paginator.exact
         if self.page_number > self.last_page_number:
             return []
         return list(paginator.page(self.page_number))
 
     def get_paginated_response(self, data):
-        return Response(
-            data, headers={"Link": self.link_header(), "X-Total-Count": str(self.total_count)}
-        )
+        headers = {"Link": self.link_header(), "X-Total-Count": str(self.total_count)}
+        if not self.total_is_exact:
+            headers["X-Total-Count-Estimated"] = "true"
+        return Response(data, headers=headers)
 
     def link_header(self):
         relations = {"first": 1}

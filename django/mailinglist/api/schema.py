@@ -16,8 +16,14 @@ LINK_HEADER = {
         "schema": {"type": "string"},
     },
     "X-Total-Count": {
-        "description": "How many items there are on all pages together.",
+        "description": (
+            "How many items there are on all pages together; above 10,000 subscribers an estimate."
+        ),
         "schema": {"type": "integer"},
+    },
+    "X-Total-Count-Estimated": {
+        "description": '"true" when X-Total-Count is an estimate.',
+        "schema": {"type": "string"},
     },
 }
 # POST on a list's subscribers takes one subscriber, or an array of up to this many.

@@ -376,3 +376,46 @@ def test_an_owner_imports_a_csv_file_after_seeing_its_preview(
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("Download the rows")).click()
     assert "not-an-address" in Path(download.value.path()).read_text()
+
+
+def test_the_manage_page_fits_a_phone_and_finds_adds_and_removes_subscribers(
+    live_server, new_browser_page, chromium
+):
+    mailing_list = MailingListFactory(name="Banana Facts from the Very Long Named Plantation")
+    SubscriberFactory(
+        mailing_list=mailing_list,
+        email="a-very-long-address-of-a-reader-with-patience@bananas.example.com",
+        name="Koko",
+    )
+    SubscriberFactory(mailing_list=mailing_list, email="michael@gorillas.example", confirmed=False)
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(15_000)
+    context.route("**/*", block_remote_requests)
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + mailing_list.get_absolute_url())
+        page.get_by_label("Username").fill(mailing_list.owner.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_text("1 confirmed of 2")).to_be_visible()
+
+        page.locator("#add-subscriber summary").click()
+        page.get_by_label("E-mail address").fill("new@bananas.example.com")
+        page.get_by_label("Name").fill("New Ape")
+        page.get_by_role("button", name="Add", exact=True).click()
+        expect(page.get_by_text("a confirmation e-mail is on its way")).to_be_visible()
+
+        page.get_by_label("Address contains").fill("BANANAS")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#subscriber-list li")).to_have_count(2)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#subscriber-list li").filter(has_text="new@bananas").get_by_role(
+            "button", name="Remove"
+        ).click()
+        expect(page.get_by_text("Removed new@bananas.example.com")).to_be_visible()
+        expect(page.locator("#subscriber-list li")).to_have_count(1)
+        assert "q=BANANAS" in page.url
+    finally:
+        context.close()

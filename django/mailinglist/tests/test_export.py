@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -71,7 +72,7 @@ def test_the_export_read_back_equals_the_list(client, mailing_list):
         "email": "koko@example.com",
         "name": "Koko",
         "status": "confirmed",
-        "created": koko.created.isoformat(),
+        "created": koko.created.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
         "confirmed": "true",
         "unsubscribed": "",
         "city": "Congo",
@@ -130,3 +131,33 @@ def test_another_user_gets_404_and_nobody_else_gets_in(client, mailing_list):
     assert api_client_for(stranger).get(api_export(mailing_list)).status_code == 404
     client.logout()
     assert client.get(web_export(mailing_list)).status_code == 302
+
+
+@pytest.mark.also_on_sqlite
+def test_the_export_writes_the_same_bytes_on_every_database(client):
+    mailing_list = MailingListFactory(name="Same Bytes")
+    SubscriberFactory(
+        mailing_list=mailing_list,
+        email="koko@example.com",
+        name='Koko "the" Gorilla',
+        fields={"zoo": "=SF", "note": "a,b"},
+        created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    SubscriberFactory(
+        mailing_list=mailing_list,
+        email="gone@example.com",
+        confirmed=False,
+        created=datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+        unsubscribed=datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC),
+    )
+    client.force_login(mailing_list.owner)
+
+    body = b"".join(client.get(web_export(mailing_list)).streaming_content).decode()
+
+    assert body == (
+        '"email","name","status","created","confirmed","unsubscribed","note","zoo"\r\n'
+        '"gone@example.com","","unsubscribed","2026-01-02T03:04:05.000600+00:00","false",'
+        '"2026-02-03T04:05:06.000000+00:00","",""\r\n'
+        '"koko@example.com","Koko ""the"" Gorilla","confirmed",'
+        '"2026-01-02T03:04:05.000000+00:00","true","","a,b","\'=SF"\r\n'
+    )
