@@ -11,6 +11,7 @@ and the two write the same bytes.
 import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -73,7 +74,7 @@ def subscriber_csv_lines(subscribers: QuerySet) -> Iterator[str]:
         yield from _lines_written_in_python(ordered, keys, writer)
 
 
-def _lines_written_in_python(subscribers: QuerySet, keys: list[str], writer) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _lines_written_in_python(subscribers: QuerySet, keys: list[str], writer: Any) -> Iterator[str]:
     chunk = []
     rows = subscribers.values_list(
         "email", "name", "confirmed", "unsubscribed", "created", "fields"
