@@ -86,9 +86,11 @@ def validate_subscriber_fields(value):
                 code="key",
                 params={"key": key},
             )
-        if not isinstance(text, str) or len(text) > MAX_CUSTOM_FIELD_LENGTH:
+        # PostgreSQL's JSON cannot hold a NUL character.
+        if not isinstance(text, str) or len(text) > MAX_CUSTOM_FIELD_LENGTH or "\0" in text:
             raise ValidationError(
-                "The custom field %(key)s must be a text of at most %(limit)s characters.",
+                "The custom field %(key)s must be a text of at most %(limit)s characters, "
+                "without NUL characters.",
                 code="value",
                 params={"key": key, "limit": MAX_CUSTOM_FIELD_LENGTH},
             )

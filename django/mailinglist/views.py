@@ -27,7 +27,7 @@ from mailinglist.forms import (
     SubscriberQueryForm,
     TestSendForm,
 )
-from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
+from mailinglist.models import MailingList, Message, Subscriber
 from mailinglist.paging import QuickCountPaginator
 from mailinglist.public_views import too_many_requests
 from mailinglist.throttles import TestSendsPerOwnerThrottle
@@ -103,11 +103,7 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
             filtered=bool(search or status),
             query_string=query.query_string(),
             subscriber_page=subscribers.get_page(self.request.GET.get("page")),
-            total_count=mailing_list.subscriber_set.count_quickly(),
-            status_counts={
-                name: mailing_list.subscriber_set.with_status(name).count_quickly()
-                for name in SUBSCRIBER_STATUSES
-            },
+            status_counts=mailing_list.status_counts(),
             add_form=kwargs.pop("add_form", None) or AddSubscriberForm(),
             list_messages=mailing_list.message_set.all()[:PAGE_SIZE],
             **kwargs,

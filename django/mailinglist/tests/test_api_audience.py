@@ -36,7 +36,8 @@ def test_a_subscriber_keeps_a_name_and_custom_fields(django_capture_on_commit_ca
 
 
 @pytest.mark.parametrize(
-    "fields", [["zoo"], {"Zoo Name": "SF"}, {"zoo": 42}, {"zoo": "x" * 1001}, "zoo"]
+    "fields",
+    [["zoo"], {"Zoo Name": "SF"}, {"zoo": 42}, {"zoo": "x" * 1001}, {"zoo": "S\u0000F"}, "zoo"],
 )
 def test_custom_fields_a_merge_tag_could_not_name_are_refused(fields):
     mailing_list = MailingListFactory()
