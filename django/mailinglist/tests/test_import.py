@@ -16,7 +16,8 @@ from mailinglist.tests.api_helpers import api_client_for
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
 from user.tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+# The import runs on SQLite too: it is what `make run` uses.
+pytestmark = [pytest.mark.django_db, pytest.mark.also_on_sqlite]
 
 MAILCHIMP_STYLE = (
     "Email Address,First Name,Last Name,Company\r\n"
