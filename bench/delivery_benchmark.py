@@ -199,8 +199,8 @@ def make_list_with_subscribers(count):
         cursor.execute(
             f"""
             INSERT INTO {Subscriber._meta.db_table}
-                (id, email, confirmed, mailing_list_id, created)
-            SELECT gen_random_uuid(), 'reader' || n || '@example.com', true, %s, now()
+                (id, email, name, fields, confirmed, mailing_list_id, created)
+            SELECT gen_random_uuid(), 'reader' || n || '@example.com', '', '{{}}', true, %s, now()
             FROM generate_series(1, %s) AS n
             """,  # noqa: S608
             [mailing_list.pk, count],

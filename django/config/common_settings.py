@@ -245,6 +245,9 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": ["draft", "scheduled", "sending", "paused", "cancelled", "finished"],
         "NewMessageStatusEnum": ["draft", "scheduled", "sending"],
         "MessageChangeStatusEnum": ["draft", "scheduled"],
+        "SubscriberStatusEnum": ["confirmed", "unconfirmed", "unsubscribed"],
+        "ImportStatusEnum": "mailinglist.imports.states.ImportState",
+        "ImportedStatusEnum": "mailinglist.imports.states.ImportedStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

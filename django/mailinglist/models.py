@@ -24,7 +24,7 @@ from mailinglist.delivery.states import (
     MessageTransition,
     Transition,
 )
-from mailinglist.imports.states import FINAL_IMPORT_STATES, ImportState
+from mailinglist.imports.states import FINAL_IMPORT_STATES, ImportedStatus, ImportState
 from mailinglist.markdown import render_markdown
 from mailinglist.throttles import ConfirmationsPerAddressThrottle
 from mailinglist.validators import (
@@ -689,9 +689,7 @@ class SubscriberImport(models.Model):
 
     Status = ImportState
 
-    class SubscriberStatus(models.TextChoices):
-        CONFIRMED = "confirmed", "Confirmed: they agreed to get this list elsewhere"
-        UNCONFIRMED = "unconfirmed", "Unconfirmed: send each new address a confirmation e-mail"
+    SubscriberStatus = ImportedStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)

@@ -9,7 +9,12 @@ from django.core.validators import RegexValidator, validate_email
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from mailinglist.validators import validate_sendable_address, validate_single_line
+from mailinglist.validators import (
+    MAX_CUSTOM_FIELD_LENGTH,
+    MAX_CUSTOM_FIELDS,
+    validate_sendable_address,
+    validate_single_line,
+)
 
 
 class StrictCharField(serializers.CharField):
@@ -103,4 +108,22 @@ class AddressListFieldSchema(OpenApiSerializerFieldExtension):
             "items": {"type": "string", "format": "email"},
             "minItems": 1,
             "maxItems": self.target.max_length,
+        }
+
+
+class CustomFieldsField(serializers.JSONField):
+    """A subscriber's custom fields: an object of texts under lower-case names."""
+
+
+class CustomFieldsFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = CustomFieldsField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": MAX_CUSTOM_FIELD_LENGTH},
+            "maxProperties": MAX_CUSTOM_FIELDS,
+            "description": (
+                "Names are lower-case letters, digits and underscores, starting with a letter."
+            ),
         }

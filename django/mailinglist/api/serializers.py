@@ -8,6 +8,7 @@ from rest_framework.reverse import reverse
 
 from mailinglist.api.fields import (
     AddressListField,
+    CustomFieldsField,
     SingleLineValidator,
     StateField,
     StrictBooleanField,
@@ -36,6 +37,7 @@ class StrictHyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
         models.TextField: StrictCharField,
         models.EmailField: StrictEmailField,
         models.BooleanField: StrictBooleanField,
+        models.JSONField: CustomFieldsField,
     }
 
 

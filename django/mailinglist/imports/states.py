@@ -20,6 +20,13 @@ class ImportState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ImportedStatus(models.TextChoices):
+    """What the people of a file become."""
+
+    CONFIRMED = "confirmed", "Confirmed: they agreed to get this list elsewhere"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed: send each new address a confirmation e-mail"
+
+
 class ImportTransition:
     ANALYSED = Transition("analysed", (ImportState.ANALYSING,), ImportState.READY)
     START = Transition("start", (ImportState.READY,), ImportState.QUEUED)

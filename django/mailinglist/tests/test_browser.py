@@ -154,7 +154,7 @@ def test_an_owner_registers_creates_a_list_and_sends_a_message(
 
     owner.reload()
     expect(owner.get_by_text("1 confirmed of 1")).to_be_visible()
-    expect(owner.get_by_role("row", name=re.compile("reader@example.com"))).to_contain_text(
+    expect(owner.get_by_role("listitem").filter(has_text="reader@example.com")).to_contain_text(
         "confirmed"
     )
 
