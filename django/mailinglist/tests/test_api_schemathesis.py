@@ -17,7 +17,8 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # already on the list, a send_at in the past, a web address Django's validator refuses
 # although it fits the "uri" format (a one-letter top-level domain), a custom field's name
 # that a merge tag could not name (OpenAPI 3.0 has no pattern for property names), and a
-# message that went out already (409). Only those operations allow it; every other check runs as shipped.
+# message that went out already (409). Only those operations allow it; every other check
+# runs as shipped.
 CONFIG = """
 [[operations]]
 include-path = "/mailinglist/api/v1/message/{id}/send"
