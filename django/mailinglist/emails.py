@@ -8,19 +8,21 @@ import re
 import secrets
 import uuid
 from collections.abc import Mapping
+from email.policy import compat32
 from email.utils import formataddr, formatdate
-from typing import Any
+from typing import Any, AnyStr
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
-from django.core.mail.message import sanitize_address
+from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 from django.db.models.functions import Lower
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
+from mailinglist.merge_tags import NOBODY, MergeValues, MessageTemplate
 from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
 from mailinglist.tokens import (
     confirmation_token_generator,
@@ -141,19 +143,20 @@ class ListMessageMailer:
     """Builds the copies of one list message.
 
     The Markdown and both templates are rendered once, for a stand-in recipient
-    whose address, unsubscribe link, Message-ID and Date are placeholders; the
-    MIME message made from them is serialised once too, and each copy only
-    swaps the placeholders for its recipient's values. A template that looks at
-    the subscriber, or an encoding that would split a placeholder, makes every
-    copy go the slower way: rendered and serialised per recipient.
+    whose address, unsubscribe link, Message-ID, Date and merge tag values are
+    placeholders; the MIME message made from them is serialised once too, and
+    each copy only swaps the placeholders for its recipient's values. A template
+    that looks at the subscriber, or an encoding that would split a placeholder,
+    makes every copy go the slower way: rendered and serialised per recipient; so
+    does a recipient whose values would not fit in the shared bytes as they are.
     """
 
     def __init__(self, message: Message, subject_prefix: str = "") -> None:
         self.message = message
         self.mailing_list: MailingList = message.mailing_list
-        self.subject = subject_prefix + message.subject
+        self.subject_prefix = subject_prefix
+        self.template = MessageTemplate(message.subject, message.body)
         self.sender = self.mailing_list.sender
-        self.body_html = message.html
         self.view_in_browser_link = view_in_browser_link(message)
         self.text_template = get_template("mailinglist/email/message-body.txt")
         self.html_template = get_template("mailinglist/email/message-body.html")
@@ -162,36 +165,62 @@ class ListMessageMailer:
         )
         self.shared_copy = SharedCopy.render(self)
 
-    def context(self, subscriber: object, unsubscribe_link: str) -> dict[str, Any]:
+    def context(
+        self, subscriber: object, unsubscribe_link: str, body_text: str, body_html: str
+    ) -> dict[str, Any]:
         """The same names EmailTemplateContext provides, for any subscriber-like value."""
         return {
             "subscriber": subscriber,
             "mailing_list": self.mailing_list,
             "unsubscribe_link": unsubscribe_link,
             "message": self.message,
-            "body_html": self.body_html,
+            "body_text": body_text,
+            "body_html": body_html,
             "view_in_browser_link": self.view_in_browser_link,
         }
+
+    def filled(self, recipient: MergeValues) -> tuple[str, str, str]:
+        """The subject, the text body and the HTML body with recipient's values in the tags."""
+        template = self.template
+        text_values = template.text.values(recipient)
+        html = self.message.html if template.html is None else template.html.fill(text_values)
+        subject = self.subject_prefix + template.subject_for(recipient)
+        return subject, template.text.join(text_values), html
 
     def build(self, subscriber_message: SubscriberMessage) -> EmailMultiAlternatives:
         subscriber = subscriber_message.subscriber
         subscriber.mailing_list = self.mailing_list
+        recipient = NOBODY if self.template.is_plain else merge_values(subscriber)
         if self.shared_copy is not None:
-            return self.shared_copy.personalise(subscriber_message)
+            copy = self.shared_copy.personalise(subscriber_message, recipient)
+            if copy is not None:
+                return copy
+        subject, body_text, body_html = self.filled(recipient)
         context = EmailTemplateContext(
             subscriber,
             message=self.message,
-            body_html=self.body_html,
+            body_text=body_text,
+            body_html=body_html,
             view_in_browser_link=self.view_in_browser_link,
         )
         return _email(
-            subject=self.subject,
+            subject=subject,
             text=self.text_template.render(context),
             html=self.html_template.render(context),
             sender=self.sender,
             recipient=subscriber.email,
             headers=list_headers(context, subscriber_message.pk),
         )
+
+
+def merge_values(subscriber: Subscriber) -> MergeValues:
+    """What the subscriber's merge tags show; one query for a subscriber loaded without them."""
+    if {"name", "fields"} & subscriber.get_deferred_fields():
+        name, fields = Subscriber.objects.filter(pk=subscriber.pk).values_list(
+            "name", "fields"
+        ).first() or ("", {})
+        subscriber.name, subscriber.fields = name, fields
+    return MergeValues(subscriber.name, subscriber.email, subscriber.fields)
 
 
 class _SubscriberStandIn:
@@ -220,26 +249,61 @@ class _SubscriberStandIn:
         return True
 
 
+# A value with a line break or another control character would need the bytes
+# around it rewritten, not just patched.
+_UNPATCHABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 5322's limit on a line of a message, CRLF not counted.
+MAX_LINE_BYTES = 998
+_SUBJECT_HEADER = "Subject"
+# How the MIME message's own serialisation writes a header.
+_HEADER_POLICY = compat32.clone(linesep="\r\n")
+
+
+def _subject_header_value(subject: str) -> bytes:
+    """The Subject header's value as a copy serialised on its own would carry it."""
+    name, value = forbid_multi_line_headers(_SUBJECT_HEADER, subject, settings.DEFAULT_CHARSET)
+    return _HEADER_POLICY.fold_binary(name, value)[len(name) + 2 : -2]
+
+
+def _cut(
+    data: AnyStr, placeholders: Mapping[str, AnyStr], separator: AnyStr
+) -> tuple[list[AnyStr], list[str]]:
+    """data in pieces around each placeholder in it, and which field each one stood for."""
+    field_for = {value: field for field, value in placeholders.items() if value in data}
+    if not field_for:
+        return [data], []
+    pattern = re.compile(separator.join(re.escape(value) for value in field_for))
+    return pattern.split(data), [field_for[match.group()] for match in pattern.finditer(data)]
+
+
+def _patch(pieces: list[AnyStr], fields: list[str], values: Mapping[str, AnyStr]) -> AnyStr:
+    joined = [pieces[0]]
+    for field, piece in zip(fields, pieces[1:], strict=True):
+        joined += (values[field], piece)
+    return pieces[0][:0].join(joined)
+
+
 class SharedCopy:
     """One serialised copy of a list message with a placeholder for each per-recipient value."""
 
     def __init__(
         self,
         mailer: ListMessageMailer,
-        pieces: list[bytes],
-        fields: list[str],
-        text: str,
-        html: str,
-        placeholders: dict[str, str],
+        data: tuple[list[bytes], list[str]],
+        text: tuple[list[str], list[str]],
+        html: tuple[list[str], list[str]],
         link_around_token: tuple[str, str],
+        tag_fields: tuple[list[str], list[str]],
     ) -> None:
         self.mailer = mailer
         self.link_around_token = link_around_token
-        self.pieces = pieces
-        self.fields = fields
-        self.text = text
-        self.html = html
-        self.placeholders = placeholders
+        self.pieces, self.fields = data
+        self.text_pieces, self.text_fields = text
+        self.html_pieces, self.html_fields = html
+        self.text_tag_fields, self.html_tag_fields = tag_fields
+        self.longest_tagged_line, self.most_fields_on_a_tagged_line = self._tagged_lines(
+            {*self.text_tag_fields, *self.html_tag_fields}
+        )
 
     @classmethod
     def render(cls, mailer: ListMessageMailer) -> "SharedCopy | None":
@@ -251,20 +315,39 @@ class SharedCopy:
             "message_id": f"mailape-message-id-{tag}",
             "unsubscribe_link": f"mailape-unsubscribe-link-{tag}",
         }
+        template = mailer.template
+        # Not ASCII, so that a part with a tag goes 8bit and takes any value as it is.
+        text_tags = {
+            f"text-{number}": f"mailape-text-{number}-{tag}\u00b7"
+            for number in range(len(template.text.tags))
+        }
+        html_tags = {
+            f"html-{number}": f"mailape-html-{number}-{tag}\u00b7"
+            for number in range(len(template.html.slots if template.html else []))
+        }
+        subject = mailer.subject_prefix + mailer.message.subject
+        if not template.subject.is_plain:
+            subject = placeholders["subject"] = f"mailape-subject-{tag}"
+        body_html = (
+            mailer.message.html if template.html is None else template.html.join(html_tags.values())
+        )
         stand_in = _SubscriberStandIn()
-        context = mailer.context(stand_in, placeholders["unsubscribe_link"])
+        context = mailer.context(
+            stand_in,
+            placeholders["unsubscribe_link"],
+            template.text.join(text_tags.values()),
+            body_html,
+        )
         text = mailer.text_template.render(context)
         html = mailer.html_template.render(context)
         if stand_in.used:
             return None
         headers = list_headers(context, placeholders["message_id"])
         headers["Date"] = placeholders["date"]
-        email = _email(mailer.subject, text, html, mailer.sender, placeholders["to"], headers)
+        email = _email(subject, text, html, mailer.sender, placeholders["to"], headers)
         data = email.message().as_bytes(linesep="\r\n")
-        expected = {
-            "to": 1,
-            "date": 1,
-            "message_id": 1,
+        placeholders |= text_tags | html_tags
+        expected = dict.fromkeys(placeholders, 1) | {
             "unsubscribe_link": 1
             + text.count(placeholders["unsubscribe_link"])
             + html.count(placeholders["unsubscribe_link"]),
@@ -274,13 +357,41 @@ class SharedCopy:
         # Tokens are URL-safe, so the path is reversed once and each token put in it.
         token_placeholder = f"mailape-token-{tag}"
         link_prefix, link_suffix = _unsubscribe_url(token_placeholder).split(token_placeholder)
-        field_for = {value.encode(): field for field, value in placeholders.items()}
-        pattern = re.compile(b"|".join(re.escape(value) for value in field_for))
-        pieces = pattern.split(data)
-        fields = [field_for[match.group()] for match in pattern.finditer(data)]
-        return cls(mailer, pieces, fields, text, html, placeholders, (link_prefix, link_suffix))
+        encoded = {field: value.encode() for field, value in placeholders.items()}
+        return cls(
+            mailer,
+            _cut(data, encoded, b"|"),
+            _cut(text, placeholders, "|"),
+            _cut(html, placeholders, "|"),
+            (link_prefix, link_suffix),
+            (list(text_tags), list(html_tags)),
+        )
 
-    def personalise(self, subscriber_message: SubscriberMessage) -> "PersonalisedEmail":
+    def _tagged_lines(self, tag_fields: set[str]) -> tuple[int, int]:
+        """The longest line with a tag on it, without its placeholders, and the most
+        placeholders such a line has."""
+        longest = most = length = on_line = 0
+        tagged = False
+        for number, piece in enumerate(self.pieces):
+            *ended, last = piece.split(b"\r\n")
+            if ended:
+                if tagged:
+                    longest, most = max(longest, length + len(ended[0])), max(most, on_line)
+                length, on_line, tagged = len(last), 0, False
+            else:
+                length += len(last)
+            if number < len(self.fields):
+                on_line += 1
+                tagged = tagged or self.fields[number] in tag_fields
+        if tagged:
+            longest, most = max(longest, length), max(most, on_line)
+        return longest, most
+
+    def personalise(
+        self, subscriber_message: SubscriberMessage, recipient: MergeValues
+    ) -> "PersonalisedEmail | None":
+        """The recipient's copy, or None if their values do not fit in the shared bytes."""
+        mailer = self.mailer
         subscriber = subscriber_message.subscriber
         address = _header_address(subscriber.email)
         prefix, suffix = self.link_around_token
@@ -292,19 +403,36 @@ class SharedCopy:
             "unsubscribe_link": link,
         }
         encoded = {field: value.encode("ascii") for field, value in values.items()}
-        data = [self.pieces[0]]
-        for field, piece in zip(self.fields, self.pieces[1:], strict=True):
-            data += (encoded[field], piece)
-        unsubscribe_placeholder = self.placeholders["unsubscribe_link"]
-        context = {"mailing_list": self.mailer.mailing_list, "unsubscribe_link": link}
+        subject = mailer.subject_prefix + mailer.message.subject
+        template = mailer.template
+        if not template.is_plain:
+            text_values = template.text.values(recipient)
+            if any(_UNPATCHABLE.search(value) for value in text_values):
+                return None
+            tag_values = dict(zip(self.text_tag_fields, text_values, strict=True))
+            if template.html is not None:
+                html_values = template.html.values(text_values)
+                tag_values.update(zip(self.html_tag_fields, html_values, strict=True))
+            encoded |= {field: value.encode() for field, value in tag_values.items()}
+            longest_value = max(map(len, encoded.values()))
+            if (
+                self.longest_tagged_line + self.most_fields_on_a_tagged_line * longest_value
+                > MAX_LINE_BYTES
+            ):
+                return None
+            values |= tag_values
+            if not template.subject.is_plain:
+                subject = mailer.subject_prefix + template.subject_for(recipient)
+                encoded["subject"] = _subject_header_value(subject)
+        context = {"mailing_list": mailer.mailing_list, "unsubscribe_link": link}
         return PersonalisedEmail(
-            b"".join(data),
-            envelope_from=self.mailer.envelope_from,
+            _patch(self.pieces, self.fields, encoded),
+            envelope_from=mailer.envelope_from,
             envelope_to=address,
-            subject=self.mailer.subject,
-            sender=self.mailer.sender,
-            text=self.text.replace(unsubscribe_placeholder, link),
-            html=self.html.replace(unsubscribe_placeholder, link),
+            subject=subject,
+            sender=mailer.sender,
+            text=_patch(self.text_pieces, self.text_fields, values),
+            html=_patch(self.html_pieces, self.html_fields, values),
             recipient=subscriber.email,
             headers=list_headers(context, subscriber_message.pk),
         )

@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
+from mailinglist.merge_tags import show_with_defaults
 from mailinglist.models import MailingList
 
 FEED_LENGTH = 50
@@ -26,7 +27,9 @@ class ArchiveFeed(Feed):
         return reverse("mailinglist:archive", kwargs={"mailinglist_pk": mailing_list.pk})
 
     def items(self, mailing_list):
-        return mailing_list.sent_messages().order_by("-queued")[:FEED_LENGTH]
+        # Nobody in particular reads a feed: merge tags show their defaults.
+        messages = mailing_list.sent_messages().order_by("-queued")[:FEED_LENGTH]
+        return [show_with_defaults(message) for message in messages]
 
     def item_title(self, message):
         return message.subject

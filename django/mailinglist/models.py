@@ -26,6 +26,7 @@ from mailinglist.delivery.states import (
 )
 from mailinglist.imports.states import FINAL_IMPORT_STATES, ImportedStatus, ImportState
 from mailinglist.markdown import render_markdown
+from mailinglist.merge_tags import validate_merge_tags
 from mailinglist.throttles import ConfirmationsPerAddressThrottle
 from mailinglist.validators import (
     validate_from_address,
@@ -405,7 +406,7 @@ class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)
     subject = models.CharField(max_length=140, validators=[validate_single_line])
-    body = models.TextField(validators=[validate_message_body])
+    body = models.TextField(validators=[validate_message_body, validate_merge_tags])
     # The body as HTML, rendered whenever the body is saved rather than on every view.
     html = models.TextField(default="", editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)

@@ -1,5 +1,8 @@
 """The pages subscribers and visitors see, in the list's own identity: subscribing,
-confirming, unsubscribing, and the list's public archive."""
+confirming, unsubscribing, and the list's public archive.
+
+A message shown on a page is read by nobody in particular: its merge tags show their
+defaults."""
 
 import math
 
@@ -10,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import DetailView, FormView, ListView
 
 from mailinglist.forms import SubscribeForm
+from mailinglist.merge_tags import show_with_defaults, subject_with_defaults
 from mailinglist.models import MailingList, Message, Subscriber
 from mailinglist.throttles import SubscriptionsPerClientThrottle, SubscriptionsPerListThrottle
 from mailinglist.tokens import (
@@ -139,10 +143,19 @@ class ArchiveView(PublicArchiveMixin, ListView):
     context_object_name = "archived_messages"
     paginate_by = ARCHIVE_PAGE_SIZE
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for message in context["archived_messages"]:
+            message.subject = subject_with_defaults(message.subject)
+        return context
+
 
 class ArchivedMessageView(PublicArchiveMixin, DetailView):
     template_name = "mailinglist/archived_message.html"
     context_object_name = "message"
+
+    def get_object(self, queryset=None):
+        return show_with_defaults(super().get_object(queryset))
 
 
 class ViewInBrowserView(DetailView):
@@ -154,8 +167,8 @@ class ViewInBrowserView(DetailView):
 
     def get_object(self, queryset=None):
         message_id = message_id_for_view_token(self.kwargs["token"])
-        return get_object_or_404(
-            Message.objects.sent().select_related("mailing_list"), pk=message_id
+        return show_with_defaults(
+            get_object_or_404(Message.objects.sent().select_related("mailing_list"), pk=message_id)
         )
 
     def get_context_data(self, **kwargs):
