@@ -38,7 +38,13 @@ class MessageForm(forms.ModelForm):
     class Meta:
         model = Message
         fields = ["subject", "body"]
-        help_texts = {"body": "Markdown. Press Preview to see how it will look."}
+        help_texts = {
+            "body": (
+                "Markdown. Merge tags put each reader's own values in: {{ name }}, "
+                "{{ email }}, {{ fields.company }}, with a fallback such as "
+                '{{ name|default:"friend" }}. Press Preview to see how it will look.'
+            )
+        }
         widgets = {"body": forms.Textarea(attrs={"rows": 14})}
 
 

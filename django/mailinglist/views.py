@@ -1,6 +1,8 @@
 """The list owner's pages. Another user's lists and messages answer 404, as if they did
 not exist; the pages subscribers see are in public_views."""
 
+import copy
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
@@ -27,6 +29,7 @@ from mailinglist.forms import (
     SubscriberQueryForm,
     TestSendForm,
 )
+from mailinglist.merge_tags import show_with_defaults
 from mailinglist.models import MailingList, Message, Subscriber
 from mailinglist.paging import QuickCountPaginator
 from mailinglist.public_views import too_many_requests
@@ -186,7 +189,9 @@ class MessageFormMixin:
         message = form.instance
         if "preview" in self.request.POST:
             message.render()
-            return self.render_to_response(self.get_context_data(form=form, preview=message))
+            # The preview is the message as a reader with no name or fields would see it.
+            preview = show_with_defaults(copy.copy(message))
+            return self.render_to_response(self.get_context_data(form=form, preview=preview))
         message = self.save_message(form)
         if "draft" in self.request.POST:
             messages.success(self.request, "Draft saved.")

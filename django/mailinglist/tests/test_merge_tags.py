@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from mailinglist import emails, merge_tags
+from mailinglist.delivery import sending
+from mailinglist.delivery.claims import claim_batch
 from mailinglist.models import Message
 from mailinglist.tests.api_helpers import api_client_for
 from mailinglist.tests.factories import (
@@ -342,3 +344,33 @@ def test_a_view_in_browser_page_shows_the_defaults(
     assert "Dear reader of no company" in page
     assert "Bonobo" not in page
     assert "{{" not in page
+
+
+def test_a_tagged_message_loads_each_batchs_names_in_one_query(django_assert_max_num_queries):
+    mailing_list = MailingListFactory()
+    for number in range(20):
+        SubscriberFactory(mailing_list=mailing_list, name=f"Ape {number}")
+    message = MessageFactory(mailing_list=mailing_list, body="Hello {{ name }}!")
+    rows = claim_batch(message, 100, lease_seconds=60)
+    mailer = emails.ListMessageMailer(message)
+
+    with django_assert_max_num_queries(1):
+        sending.load_merge_values(mailer, rows)
+        bodies = [mailer.build(row).body for row in rows]
+
+    assert {re.search(r"Hello Ape \d+!", body).group() for body in bodies} == {
+        f"Hello Ape {number}!" for number in range(20)
+    }
+
+
+def test_the_preview_shows_the_fallbacks(client):
+    mailing_list = MailingListFactory()
+    client.force_login(mailing_list.owner)
+
+    response = client.post(
+        reverse("mailinglist:create_message", kwargs={"mailinglist_pk": mailing_list.pk}),
+        {"subject": "Hi", "body": 'Dear {{ name|default:"friend" }},', "preview": "1"},
+    )
+
+    assert "Dear friend," in response.content.decode()
+    assert not Message.objects.exists()
