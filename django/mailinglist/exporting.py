@@ -52,10 +52,12 @@ def field_keys(subscribers: QuerySet) -> list[str]:
     """Every custom field key used by subscribers, sorted."""
     with_fields = subscribers.exclude(fields={}).order_by()
     if connection.vendor == "postgresql":
-        keys = with_fields.annotate(key=RawSQL("jsonb_object_keys(fields)", [])).values_list(
-            "key", flat=True
+        keys = (
+            with_fields.annotate(key=RawSQL("jsonb_object_keys(fields)", []))  # noqa: S611
+            .values_list("key", flat=True)
+            .distinct()
         )
-        return sorted(set(keys))
+        return sorted(keys)
     found: set[str] = set()
     for fields in with_fields.values_list("fields", flat=True).iterator(ROWS_PER_CHUNK):
         found.update(fields)
