@@ -29,6 +29,7 @@ from mailinglist.imports.reading import CsvReader, ImportRow, UnreadableFile, op
 from mailinglist.imports.states import ImportState, ImportTransition
 from mailinglist.imports.storage import StoredFile, store_file
 from mailinglist.models import (
+    EXACT_COUNT_LIMIT,
     MailingList,
     Subscriber,
     SubscriberImport,
@@ -161,6 +162,10 @@ def run(import_id: uuid.UUID | str) -> None:
             return
         if subscriber_import.subscriber_status == SubscriberImport.SubscriberStatus.UNCONFIRMED:
             queueing.after_commit(queueing.SEND_IMPORT_CONFIRMATIONS, str(subscriber_import.pk))
+    if connection.vendor == "postgresql" and subscriber_import.added > EXACT_COUNT_LIMIT:
+        # Owner pages count big lists from the planner's statistics: bring them up to date.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Subscriber._meta.db_table}")
     logger.info("Import %s finished: %s", subscriber_import.pk, subscriber_import.counts())
 
 
