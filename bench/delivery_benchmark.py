@@ -24,6 +24,10 @@ installed; what is missing is named. For each size N it measures:
 
 and once, at --book-size recipients, the book's design: one INSERT and one task
 per recipient, each sending over a new SMTP connection.
+
+With --merge-tags, each size also sends, --repeats times, a message whose subject
+and body carry merge tags (the reader's name, a custom field, a default for the
+readers without a name), and prints its rate and its ratio to the same ceiling.
 """
 
 import argparse
@@ -61,6 +65,14 @@ This week's **banana facts**, for every reader of the list:
 
 > Eat them before they go brown.
 """
+
+MERGE_TAGS_SUBJECT = 'Ripe bananas for {{ name|default:"you" }}'
+MERGE_TAGS_BODY = (
+    '# Hello {{ name|default:"banana fan" }}\n\n'
+    "Your company, **{{ fields.company }}**, gets this week's banana facts:\n"
+    + MESSAGE_BODY.partition("\n\n")[2]
+    + "\n[Your account](https://example.com/account?company={{ fields.company }})\n"
+)
 
 
 def postgres_settings():
@@ -195,12 +207,15 @@ def make_list_with_subscribers(count):
     owner, _ = User.objects.get_or_create(username="bench")
     mailing_list = MailingList.objects.create(name=f"Bench {count}", owner=owner)
     # Only a table name from model metadata is interpolated; values are parameters.
+    # Every tenth reader has no name, so that a merge tag's default is used too.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {Subscriber._meta.db_table}
                 (id, email, name, fields, confirmed, mailing_list_id, created)
-            SELECT gen_random_uuid(), 'reader' || n || '@example.com', '', '{{}}', true, %s, now()
+            SELECT gen_random_uuid(), 'reader' || n || '@example.com',
+                   CASE WHEN n %% 10 = 0 THEN '' ELSE 'Reader ' || n END,
+                   jsonb_build_object('company', 'Company ' || n), true, %s, now()
             FROM generate_series(1, %s) AS n
             """,  # noqa: S608
             [mailing_list.pk, count],
@@ -283,7 +298,17 @@ def measure_book(sink, worker_env, count, concurrency, log_dir, redis_client, qu
         redis_client.delete(queue)
 
 
-def measure_mail_ape(sink, worker_env, count, concurrency, log_dir, redis_client, keys):
+def measure_mail_ape(
+    sink,
+    worker_env,
+    count,
+    concurrency,
+    log_dir,
+    redis_client,
+    keys,
+    subject="Ripe bananas",
+    body=MESSAGE_BODY,
+):
     from mailinglist.models import Message
 
     mailing_list = make_list_with_subscribers(count)
@@ -292,9 +317,7 @@ def measure_mail_ape(sink, worker_env, count, concurrency, log_dir, redis_client
         redis_client.delete(keys["queries"], keys["fan_out"])
         watch = sink.watch(count)
         started = time.monotonic()
-        message = Message.objects.create(
-            mailing_list=mailing_list, subject="Ripe bananas", body=MESSAGE_BODY
-        )
+        message = Message.objects.create(mailing_list=mailing_list, subject=subject, body=body)
         watch.wait(timeout=3600)
         deadline = time.monotonic() + 60
         while Message.objects.get(pk=message.pk).status != Message.Status.FINISHED:
@@ -373,6 +396,22 @@ def measure_with_rows_made_beforehand(sink, worker_env, count, concurrency, log_
         worker.stop()
 
 
+def print_merge_tags_send(runs, size, ceiling, rate_without_tags):
+    result = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    ratio = result["rate"] / ceiling
+    print(
+        f"merge tags N={size:>9,}: {result['rate']:>9,.0f} e-mails/s "
+        f"({result['seconds']:.2f} s end to end; median of "
+        + ", ".join(f"{run['seconds']:.2f}" for run in runs)
+        + " s)\n"
+        f"    {ratio:.2f} × ceiling, {result['rate'] / rate_without_tags:.2f} × the same "
+        f"message without tags; {result['queries']:.3f} database statements per e-mail; "
+        f"rows: {result['counts']}\n"
+        f"    target: ≥ 0.3 × ceiling {'met' if ratio >= 0.3 else 'MISSED'}",
+        flush=True,
+    )
+
+
 def scratch_database(pg, name):
     import psycopg2
 
@@ -412,6 +451,11 @@ def main():
     # Delivery tasks wait on SMTP replies, so two worker processes per core keep
     # the cores busy; the ceiling still gets one connection per core.
     parser.add_argument("--concurrency", type=int, default=2 * os.cpu_count())
+    parser.add_argument(
+        "--merge-tags",
+        action="store_true",
+        help="also send a message with merge tags at each size and compare it to the ceiling",
+    )
     args = parser.parse_args()
     sizes = sorted(set(args.sizes + ([1_000_000] if args.million else [])))
 
@@ -527,6 +571,26 @@ def main():
                 + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks.items()),
                 flush=True,
             )
+            if args.merge_tags:
+                print_merge_tags_send(
+                    [
+                        measure_mail_ape(
+                            sink,
+                            worker_env,
+                            size,
+                            args.concurrency,
+                            log_dir,
+                            redis_client,
+                            keys,
+                            subject=MERGE_TAGS_SUBJECT,
+                            body=MERGE_TAGS_BODY,
+                        )
+                        for _ in range(args.repeats)
+                    ],
+                    size,
+                    ceilings[size],
+                    result["rate"],
+                )
     finally:
         from django.db import connections
 

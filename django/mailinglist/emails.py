@@ -259,8 +259,14 @@ _SUBJECT_HEADER = "Subject"
 _HEADER_POLICY = compat32.clone(linesep="\r\n")
 
 
+# A Subject header that fits on one line of 78 characters is written as it is.
+_UNFOLDED_SUBJECT_LENGTH = 78 - len(f"{_SUBJECT_HEADER}: ")
+
+
 def _subject_header_value(subject: str) -> bytes:
     """The Subject header's value as a copy serialised on its own would carry it."""
+    if len(subject) <= _UNFOLDED_SUBJECT_LENGTH and subject.isascii() and subject.isprintable():
+        return subject.encode()
     name, value = forbid_multi_line_headers(_SUBJECT_HEADER, subject, settings.DEFAULT_CHARSET)
     return _HEADER_POLICY.fold_binary(name, value)[len(name) + 2 : -2]
 

@@ -405,7 +405,9 @@ class Message(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE)
-    subject = models.CharField(max_length=140, validators=[validate_single_line])
+    subject = models.CharField(
+        max_length=140, validators=[validate_single_line, validate_merge_tags]
+    )
     body = models.TextField(validators=[validate_message_body, validate_merge_tags])
     # The body as HTML, rendered whenever the body is saved rather than on every view.
     html = models.TextField(default="", editable=False)

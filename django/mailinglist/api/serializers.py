@@ -16,6 +16,7 @@ from mailinglist.api.fields import (
     StrictEmailField,
 )
 from mailinglist.delivery.states import MessageState
+from mailinglist.merge_tags import validate_merge_tags
 from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
 from mailinglist.validators import MAX_TEST_ADDRESSES
 from user.models import User
@@ -260,7 +261,7 @@ class MessageSerializer(StrictHyperlinkedModelSerializer):
         extra_kwargs = {
             "url": {"view_name": "mailinglist:api-message-detail"},
             "mailing_list": {"view_name": "mailinglist:api-mailing-list-detail"},
-            "subject": {"validators": [SingleLineValidator()]},
+            "subject": {"validators": [SingleLineValidator(), validate_merge_tags]},
             # Markdown: leading indentation is a code block, so it must survive.
             "body": {"trim_whitespace": False},
             "send_at": {"help_text": "When a scheduled message goes out (ISO 8601)."},

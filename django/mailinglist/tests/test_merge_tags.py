@@ -374,3 +374,16 @@ def test_the_preview_shows_the_fallbacks(client):
 
     assert "Dear friend," in response.content.decode()
     assert not Message.objects.exists()
+
+
+def test_a_subject_with_a_tag_that_reaches_elsewhere_is_refused_by_the_api():
+    mailing_list = MailingListFactory()
+
+    response = api_client_for(mailing_list.owner).post(
+        reverse("mailinglist:api-message-list", kwargs={"mailing_list_pk": mailing_list.pk}),
+        {"subject": "Hi {{ settings.SECRET_KEY }}", "body": "Hello", "status": "draft"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "settings.SECRET_KEY" in response.json()["subject"][0]
