@@ -354,9 +354,12 @@ class Subscriber(models.Model):
             self.request_confirmation()
 
     def request_confirmation(self):
-        """Queue a confirmation e-mail, unless claim_confirmation says no."""
-        if self.claim_confirmation():
-            queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
+        """Queue a confirmation e-mail, unless claim_confirmation says no; returns whether
+        one was queued."""
+        if not self.claim_confirmation():
+            return False
+        queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
+        return True
 
     def claim_confirmation(self):
         """Whether a confirmation e-mail may go out now: not if one went to this subscriber

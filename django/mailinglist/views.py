@@ -166,8 +166,7 @@ class SubscriberActionView(LoginRequiredMixin, SingleObjectMixin, View):
     def resend(self, subscriber):
         if subscriber.status != "unconfirmed":
             return f"{subscriber.email} is {subscriber.status}: no confirmation to send."
-        if subscriber.claim_confirmation():
-            queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(subscriber.pk))
+        if subscriber.request_confirmation():
             return f"A new confirmation e-mail is on its way to {subscriber.email}."
         return (
             f"{subscriber.email} was sent a confirmation a few minutes ago, or has had its "
