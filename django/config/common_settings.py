@@ -6,7 +6,7 @@ from typing import Any
 from csp.constants import NONE, SELF
 from django.contrib.messages import constants as messages
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "django_celery_results",
+    "anymail",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -165,6 +166,28 @@ MAIL_APE_RATE_LIMIT_REDIS_URL = env_str("MAIL_APE_RATE_LIMIT_REDIS_URL", "")
 MAIL_APE_IMPORT_MAX_BYTES = env_int("MAIL_APE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
 MAIL_APE_IMPORT_BATCH_ROWS = env_int("MAIL_APE_IMPORT_BATCH_ROWS", 5000)
 MAIL_APE_IMPORT_STALL_SECONDS = env_int("MAIL_APE_IMPORT_STALL_SECONDS", 120)
+
+# The sender's reputation. A VERP envelope sender under MAIL_APE_BOUNCE_ADDRESS lets
+# `manage.py process_bounce` tie a mailed report to its copy; providers' webhooks under
+# /anymail/ need MAIL_APE_WEBHOOK_SECRET ("user:password" in the webhook's URL).
+MAIL_APE_BOUNCE_ADDRESS = env_str("MAIL_APE_BOUNCE_ADDRESS", "")
+MAIL_APE_WEBHOOK_SECRET = env_str("MAIL_APE_WEBHOOK_SECRET", "")
+MAIL_APE_MAILGUN_WEBHOOK_SIGNING_KEY = env_str("MAIL_APE_MAILGUN_WEBHOOK_SIGNING_KEY", "")
+# Amazon SES: the configuration set whose bounce and complaint events go to the webhook.
+MAIL_APE_SES_CONFIGURATION_SET = env_str("MAIL_APE_SES_CONFIGURATION_SET", "")
+# Soft bounces on this many distinct messages within the window suppress an address.
+MAIL_APE_SOFT_BOUNCE_LIMIT = env_int("MAIL_APE_SOFT_BOUNCE_LIMIT", 3)
+MAIL_APE_SOFT_BOUNCE_WINDOW_DAYS = env_int("MAIL_APE_SOFT_BOUNCE_WINDOW_DAYS", 30)
+# A message going out is paused once hard bounces pass this share of its attempted
+# copies (after the minimum), or complaints pass theirs: providers suspend senders
+# not far above these.
+MAIL_APE_PAUSE_BOUNCE_RATE = env_float("MAIL_APE_PAUSE_BOUNCE_RATE", 0.05)
+MAIL_APE_PAUSE_MIN_ATTEMPTS = env_int("MAIL_APE_PAUSE_MIN_ATTEMPTS", 200)
+MAIL_APE_PAUSE_COMPLAINT_RATE = env_float("MAIL_APE_PAUSE_COMPLAINT_RATE", 0.001)
+ANYMAIL = {
+    "WEBHOOK_SECRET": MAIL_APE_WEBHOOK_SECRET or None,
+    "MAILGUN_WEBHOOK_SIGNING_KEY": MAIL_APE_MAILGUN_WEBHOOK_SIGNING_KEY or None,
+}
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = "django-db"

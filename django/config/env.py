@@ -49,6 +49,16 @@ def env_int(name, default=_REQUIRED):
     return _read(name, default, parse)
 
 
+def env_float(name, default=_REQUIRED):
+    def parse(value):
+        try:
+            return float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a number, not {value!r}.") from None
+
+    return _read(name, default, parse)
+
+
 def env_list(name, default=_REQUIRED):
     def parse(value):
         return [item.strip() for item in value.split(",") if item.strip()]
