@@ -4,6 +4,7 @@ A list message's copies share one rendering (SharedCopy); the delivery engine
 decides who gets one and when.
 """
 
+import json
 import re
 import secrets
 import uuid
@@ -26,9 +27,13 @@ from mailinglist.merge_tags import NOBODY, MergeValues, MessageTemplate
 from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
 from mailinglist.tokens import (
     confirmation_token_generator,
+    make_bounce_address,
     make_message_view_token,
     unsubscribe_token_generator,
 )
+
+# Names a copy's delivery row; bounce reports quote it back.
+DELIVERY_HEADER = "X-Mail-Ape-Delivery"
 
 
 def absolute_url(path: str) -> str:
@@ -97,10 +102,31 @@ def list_headers(
     }
 
 
+def delivery_headers(delivery_id: str) -> dict[str, str]:
+    """Headers that bring a copy's delivery id back in providers' reports about it:
+    Amazon SES quotes the headers, Postmark, SendGrid and Mailgun return these as
+    the event's metadata (all under the key "mailape")."""
+    headers = {
+        DELIVERY_HEADER: delivery_id,
+        "X-PM-Metadata-mailape": delivery_id,
+        "X-SMTPAPI": json.dumps({"unique_args": {"mailape": delivery_id}}, separators=(",", ":")),
+        "X-Mailgun-Variables": json.dumps({"mailape": delivery_id}, separators=(",", ":")),
+    }
+    if settings.MAIL_APE_SES_CONFIGURATION_SET:
+        headers["X-SES-CONFIGURATION-SET"] = settings.MAIL_APE_SES_CONFIGURATION_SET
+    return headers
+
+
+class EnvelopedEmail(EmailMultiAlternatives):
+    """A list message's copy, whose envelope sender may differ from its From address."""
+
+    envelope_from = ""
+
+
 def _email(
     subject: str, text: str, html: str, sender: str, recipient: str, headers: dict[str, str]
-) -> EmailMultiAlternatives:
-    email = EmailMultiAlternatives(
+) -> EnvelopedEmail:
+    email = EnvelopedEmail(
         subject=subject,
         body=text,
         from_email=sender,
@@ -187,6 +213,12 @@ class ListMessageMailer:
         subject = self.subject_prefix + template.subject_for(recipient)
         return subject, template.text.join(text_values), html
 
+    def envelope_sender(self, delivery_id: uuid.UUID) -> str:
+        """The copy's envelope sender: a VERP address naming it, when bounces are read."""
+        if not settings.MAIL_APE_BOUNCE_ADDRESS:
+            return self.envelope_from
+        return make_bounce_address(delivery_id, settings.MAIL_APE_BOUNCE_ADDRESS)
+
     def build(self, subscriber_message: SubscriberMessage) -> EmailMultiAlternatives:
         subscriber = subscriber_message.subscriber
         subscriber.mailing_list = self.mailing_list
@@ -203,14 +235,17 @@ class ListMessageMailer:
             body_html=body_html,
             view_in_browser_link=self.view_in_browser_link,
         )
-        return _email(
+        email = _email(
             subject=subject,
             text=self.text_template.render(context),
             html=self.html_template.render(context),
             sender=self.sender,
             recipient=subscriber.email,
-            headers=list_headers(context, subscriber_message.pk),
+            headers=list_headers(context, subscriber_message.pk)
+            | delivery_headers(str(subscriber_message.pk)),
         )
+        email.envelope_from = self.envelope_sender(subscriber_message.pk)
+        return email
 
 
 def merge_values(subscriber: Subscriber) -> MergeValues:
@@ -319,6 +354,7 @@ class SharedCopy:
             "to": f"mailape-recipient-{tag}@placeholder.invalid",
             "date": f"mailape-date-{tag}",
             "message_id": f"mailape-message-id-{tag}",
+            "delivery": f"mailape-delivery-{tag}",
             "unsubscribe_link": f"mailape-unsubscribe-link-{tag}",
         }
         template = mailer.template
@@ -349,11 +385,13 @@ class SharedCopy:
         if stand_in.used:
             return None
         headers = list_headers(context, placeholders["message_id"])
+        headers |= delivery_headers(placeholders["delivery"])
         headers["Date"] = placeholders["date"]
         email = _email(subject, text, html, mailer.sender, placeholders["to"], headers)
         data = email.message().as_bytes(linesep="\r\n")
         placeholders |= text_tags | html_tags
         expected = dict.fromkeys(placeholders, 1) | {
+            "delivery": sum(value.count(placeholders["delivery"]) for value in headers.values()),
             "unsubscribe_link": 1
             + text.count(placeholders["unsubscribe_link"])
             + html.count(placeholders["unsubscribe_link"]),
@@ -406,6 +444,7 @@ class SharedCopy:
             "to": address,
             "date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
             "message_id": str(subscriber_message.pk),
+            "delivery": str(subscriber_message.pk),
             "unsubscribe_link": link,
         }
         encoded = {field: value.encode("ascii") for field, value in values.items()}
@@ -433,14 +472,15 @@ class SharedCopy:
         context = {"mailing_list": mailer.mailing_list, "unsubscribe_link": link}
         return PersonalisedEmail(
             _patch(self.pieces, self.fields, encoded),
-            envelope_from=mailer.envelope_from,
+            envelope_from=mailer.envelope_sender(subscriber_message.pk),
             envelope_to=address,
             subject=subject,
             sender=mailer.sender,
             text=_patch(self.text_pieces, self.text_fields, values),
             html=_patch(self.html_pieces, self.html_fields, values),
             recipient=subscriber.email,
-            headers=list_headers(context, subscriber_message.pk),
+            headers=list_headers(context, subscriber_message.pk)
+            | delivery_headers(str(subscriber_message.pk)),
         )
 
 
@@ -471,7 +511,7 @@ class PreparedMIMEMessage:
         return None
 
 
-class PersonalisedEmail(EmailMultiAlternatives):
+class PersonalisedEmail(EnvelopedEmail):
     """A copy whose MIME bytes were made from a SharedCopy; every backend sends those bytes."""
 
     def __init__(
@@ -509,13 +549,19 @@ def smtp_connection() -> BaseEmailBackend:
 def send_copy(connection: BaseEmailBackend, email: EmailMultiAlternatives) -> None:
     """Send one copy over connection, opening it if need be."""
     connection.open()
-    if (
-        isinstance(email, PersonalisedEmail)
-        and isinstance(connection, SmtpEmailBackend)
-        and connection.connection is not None
-    ):
+    if not isinstance(connection, SmtpEmailBackend) or connection.connection is None:
+        connection.send_messages([email])
+    elif isinstance(email, PersonalisedEmail):
         # Django's backend would parse both addresses again for every copy.
         connection.connection.sendmail(email.envelope_from, [email.envelope_to], email.data)
+    elif isinstance(email, EnvelopedEmail) and email.envelope_from:
+        recipients = [
+            sanitize_address(to, email.encoding or settings.DEFAULT_CHARSET)
+            for to in email.recipients()
+        ]
+        connection.connection.sendmail(
+            email.envelope_from, recipients, email.message().as_bytes(linesep="\r\n")
+        )
     else:
         connection.send_messages([email])
 

@@ -42,10 +42,12 @@ def _time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime(TIME_FORMAT) if value is not None else ""
 
 
-def _status(confirmed: bool, unsubscribed: datetime | None) -> str:
+def _status(confirmed: bool, unsubscribed: datetime | None, bounced: datetime | None) -> str:
     if confirmed:
         return "confirmed"
-    return "unsubscribed" if unsubscribed else "unconfirmed"
+    if unsubscribed:
+        return "unsubscribed"
+    return "bounced" if bounced else "unconfirmed"
 
 
 def field_keys(subscribers: QuerySet) -> list[str]:
@@ -79,15 +81,15 @@ def subscriber_csv_lines(subscribers: QuerySet) -> Iterator[str]:
 def _lines_written_in_python(subscribers: QuerySet, keys: list[str], writer: Any) -> Iterator[str]:
     chunk = []
     rows = subscribers.values_list(
-        "email", "name", "confirmed", "unsubscribed", "created", "fields"
+        "email", "name", "confirmed", "unsubscribed", "bounced", "created", "fields"
     ).iterator(ROWS_PER_CHUNK)
-    for email, name, confirmed, unsubscribed, created, fields in rows:
+    for email, name, confirmed, unsubscribed, bounced, created, fields in rows:
         chunk.append(
             writer.writerow(
                 [
                     safe_cell(email),
                     safe_cell(name),
-                    _status(confirmed, unsubscribed),
+                    _status(confirmed, unsubscribed, bounced),
                     _time(created),
                     "true" if confirmed else "false",
                     _time(unsubscribed),
@@ -120,7 +122,8 @@ def _lines_written_by_postgresql(subscribers: QuerySet, keys: list[str]) -> Iter
         _quoted_sql("email::text"),
         _quoted_sql("name::text"),
         """'"' || CASE WHEN confirmed THEN 'confirmed' WHEN unsubscribed IS NOT NULL """
-        """THEN 'unsubscribed' ELSE 'unconfirmed' END || '"'""",
+        """THEN 'unsubscribed' WHEN bounced IS NOT NULL THEN 'bounced' ELSE 'unconfirmed' END """
+        """|| '"'""",
         """'"' || """ + _time_sql("created") + """ || '"'""",
         """'"' || CASE WHEN confirmed THEN 'true' ELSE 'false' END || '"'""",
         """'"' || """ + _time_sql("unsubscribed") + """ || '"'""",

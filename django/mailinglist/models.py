@@ -197,14 +197,18 @@ class MailingList(models.Model):
         )
         return {"total": counts["total"], "confirmed": counts["confirmed_count"]}
 
-    def suppressed_addresses(self, on_the_list):
-        """Of the list's subscribers on_the_list, the addresses (in lower case) that must
-        not be put back on it by anyone but the person: those that unsubscribed."""
-        return {
-            subscriber.email.lower()
+    def refused_addresses(self, addresses, on_the_list):
+        """Which of addresses (in lower case) nobody but the person may put on the list,
+        each with why: those on the owner's suppression list, and those of its
+        subscribers on_the_list who unsubscribed."""
+        refused = {
+            subscriber.email.lower(): "unsubscribed from the list; not subscribed again"
             for subscriber in on_the_list
             if subscriber.unsubscribed is not None
         }
+        for address, reason in Suppression.objects.reasons_for(self.owner_id, addresses).items():
+            refused.setdefault(address, f"on your suppression list ({reason.label.lower()})")
+        return refused
 
 
 # Lists longer than this are counted from the planner's statistics on owner pages.
@@ -212,8 +216,9 @@ EXACT_COUNT_LIMIT = 10_000
 # What Subscriber.status can be, and SubscriberQuerySet.with_status filters by.
 STATUS_CONDITIONS = {
     "confirmed": Q(confirmed=True),
-    "unconfirmed": Q(confirmed=False, unsubscribed__isnull=True),
+    "unconfirmed": Q(confirmed=False, unsubscribed__isnull=True, bounced__isnull=True),
     "unsubscribed": Q(confirmed=False, unsubscribed__isnull=False),
+    "bounced": Q(confirmed=False, unsubscribed__isnull=True, bounced__isnull=False),
 }
 SUBSCRIBER_STATUSES = tuple(STATUS_CONDITIONS)
 
@@ -256,6 +261,9 @@ class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # ty
         """The owner adds someone by hand: confirmed if they said they agreed, else sent
         a confirmation. An address on the list, or one that left it, is refused: only
         its owner may subscribe it again."""
+        refusal = Suppression.objects.refusal(mailing_list.owner_id, email)
+        if refusal is not None:
+            raise ValidationError(refusal, code="suppressed")
         existing = self.filter(mailing_list=mailing_list, email__iexact=email).first()
         if existing is not None and existing.unsubscribed is not None:
             raise ValidationError(
@@ -282,8 +290,11 @@ class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # ty
 
         A confirmed subscriber is left alone, and an unconfirmed one is asked again
         at most every few minutes, so that a stranger cannot use the form to flood
-        an inbox; the page the visitor sees is the same either way.
+        an inbox; a suppressed address is neither added nor mailed. The page the
+        visitor sees is the same whatever happened; None when nothing was added.
         """
+        if Suppression.objects.refusal(mailing_list.owner_id, email) is not None:
+            return None
         subscriber = self.filter(mailing_list=mailing_list, email__iexact=email).first()
         if subscriber is None:
             try:
@@ -308,6 +319,8 @@ class Subscriber(models.Model):
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, db_index=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     unsubscribed = models.DateTimeField(null=True, blank=True, editable=False)
+    # When mail to the address bounced for good; it is on the owner's suppression list.
+    bounced = models.DateTimeField(null=True, blank=True, editable=False)
     # The import that last added or updated the subscriber: a second row with the same
     # address in that file is a duplicate. Not a foreign key, so that importing a
     # million rows pays no constraint check per row.
@@ -377,12 +390,23 @@ class Subscriber(models.Model):
     def status(self):
         if self.confirmed:
             return "confirmed"
-        return "unsubscribed" if self.unsubscribed else "unconfirmed"
+        if self.unsubscribed:
+            return "unsubscribed"
+        return "bounced" if self.bounced else "unconfirmed"
 
     def confirm(self):
         self.confirmed = True
         self.unsubscribed = None
-        self.save(update_fields=["confirmed", "unsubscribed"])
+        self.bounced = None
+        self.save(update_fields=["confirmed", "unsubscribed", "bounced"])
+
+    def mark_bounced(self):
+        """Stop all mail to an address that does not exist, copies still going out included."""
+        with transaction.atomic():
+            self.confirmed = False
+            self.bounced = self.bounced or timezone.now()
+            self.save(update_fields=["confirmed", "bounced"])
+            self.subscribermessage_set.apply(DeliveryTransition.SUPPRESS, available_at=None)
 
     def unsubscribe(self):
         """Stop all mail to this address, including copies of a message still going out."""
@@ -437,6 +461,8 @@ class Message(models.Model):
     # When every recipient had a delivery row: until then the message cannot be
     # finished, even if every row made so far has been sent.
     fanned_out = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the guardrails paused the message; empty when the owner paused it, or it is not.
+    pause_reason = models.CharField(max_length=300, blank=True, default="", editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -587,12 +613,17 @@ class Message(models.Model):
                 self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
         return started
 
-    def pause(self):
+    def pause(self, reason=""):
         """Stop new claims; copies already handed to the SMTP server are still recorded."""
-        return self.apply(MessageTransition.PAUSE)
+        paused = self.apply(MessageTransition.PAUSE, pause_reason=reason)
+        if paused:
+            self.pause_reason = reason
+        return paused
 
     def resume(self):
-        resumed = self.apply(MessageTransition.RESUME)
+        resumed = self.apply(MessageTransition.RESUME, pause_reason="")
+        if resumed:
+            self.pause_reason = ""
         if resumed:
             self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
         return resumed
@@ -795,3 +826,120 @@ class SubscriberImportRejection(models.Model):
 
     def __str__(self):
         return f"line {self.line}: {self.reason}"
+
+
+class SuppressionReason(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
+    COMPLAINT = "complaint", "Spam complaint"
+    MANUAL = "manual", "Added by hand"
+
+
+class SuppressionQuerySet(models.QuerySet):
+    def usable_by(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def search(self, text):
+        return self.filter(email__icontains=text) if text else self
+
+    def with_address(self, owner_id, address):
+        return self.annotate(address=Lower("email")).filter(
+            owner_id=owner_id, address=address.lower()
+        )
+
+    def reasons_for(self, owner_id, addresses):
+        """Of addresses (in lower case), those on owner_id's suppression list, with why."""
+        return {
+            address: SuppressionReason(reason)
+            for address, reason in self.annotate(address=Lower("email"))
+            .filter(owner_id=owner_id, address__in=list(addresses))
+            .values_list("address", "reason")
+        }
+
+    def refusal(self, owner_id, address):
+        """Why owner_id may not put address on a list, or None if they may: the rule the
+        subscribe page, the owner's forms and the API ask (imports and claims ask
+        reasons_for, for a batch at a time)."""
+        reason = self.reasons_for(owner_id, [address.lower()]).get(address.lower())
+        if reason is None:
+            return None
+        return (
+            f"{address} is on your suppression list ({reason.label.lower()}); "
+            "remove it from there first."
+        )
+
+
+class Suppression(models.Model):
+    """An address that gets no more mail from any of its owner's lists."""
+
+    Reason = SuppressionReason
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    email = models.EmailField("address")
+    reason = models.CharField(max_length=12, choices=SuppressionReason.choices)
+    # What reported it: the SMTP reply, the provider's webhook, a mailed report.
+    source = models.CharField(max_length=300, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = SuppressionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "owner",
+                name="unique_suppression_per_owner",
+                violation_error_message="This address is already on your suppression list.",
+            )
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @classmethod
+    def suppress(cls, owner_id, email, reason, source=""):
+        """Put email on owner_id's suppression list, once; returns whether it was added."""
+        try:
+            with transaction.atomic():
+                cls.objects.create(owner_id=owner_id, email=email, reason=reason, source=source)
+        except IntegrityError:
+            return False
+        return True
+
+
+class DeliveryEventKind(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    SOFT_BOUNCE = "soft_bounce", "Soft bounce"
+    COMPLAINT = "complaint", "Spam complaint"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+
+
+class DeliveryEvent(models.Model):
+    """What happened to a copy after the SMTP server's first answer, or that answer
+    itself when it was a bounce: from the server, a provider's webhook or a mailed report."""
+
+    Kind = DeliveryEventKind
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    delivery = models.ForeignKey(SubscriberMessage, on_delete=models.CASCADE)
+    # The delivery row's, kept here so that a message's figures read one index.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, db_index=False)
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=11, choices=DeliveryEventKind.choices)
+    # smtp, process_bounce, or the provider whose webhook reported it.
+    source = models.CharField(max_length=40)
+    description = models.TextField(blank=True, default="")
+    # The same report delivered twice has the same key and is counted once.
+    key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["message", "kind"], name="deliveryevent_message_kind")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.subscriber_id}"

@@ -119,3 +119,37 @@ def message_id_for_view_token(token: str) -> uuid.UUID | None:
         return uuid.UUID(hex=_message_view_signer.unsign(token))
     except (BadSignature, ValueError):
         return None
+
+
+# A copy's envelope sender (VERP) names its delivery row, so that a bounce report
+# mailed back to it says which copy failed. Lower-case hex survives mail servers
+# that change the case of local parts.
+_BOUNCE_SALT = "mailinglist.tokens.bounce-address"
+_BOUNCE_SIGNATURE_LENGTH = 16
+
+
+def _bounce_signature(delivery_hex: str) -> str:
+    digest = salted_hmac(_BOUNCE_SALT, delivery_hex, algorithm="sha256").hexdigest()
+    return digest[:_BOUNCE_SIGNATURE_LENGTH]
+
+
+def make_bounce_address(delivery_id: uuid.UUID, bounce_address: str) -> str:
+    """bounce_address with a signed token for delivery_id after a "+" in its local part."""
+    local, _, domain = bounce_address.rpartition("@")
+    return f"{local}+{delivery_id.hex}-{_bounce_signature(delivery_id.hex)}@{domain}"
+
+
+def delivery_id_for_bounce_address(address: str) -> uuid.UUID | None:
+    """The delivery row a VERP address made by make_bounce_address names, or None if it
+    is not one or its signature is wrong."""
+    local = address.strip().strip("<>").rpartition("@")[0]
+    token = local.rpartition("+")[2].lower()
+    delivery_hex, _, signature = token.partition("-")
+    if len(delivery_hex) != 32 or not constant_time_compare(
+        signature, _bounce_signature(delivery_hex)
+    ):
+        return None
+    try:
+        return uuid.UUID(hex=delivery_hex)
+    except ValueError:
+        return None

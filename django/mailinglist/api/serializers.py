@@ -17,7 +17,13 @@ from mailinglist.api.fields import (
 )
 from mailinglist.delivery.states import MessageState
 from mailinglist.merge_tags import validate_merge_tags
-from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
+from mailinglist.models import (
+    SUBSCRIBER_STATUSES,
+    MailingList,
+    Message,
+    Subscriber,
+    Suppression,
+)
 from mailinglist.validators import MAX_TEST_ADDRESSES
 from user.models import User
 
@@ -138,6 +144,9 @@ class SubscriberSerializer(StrictHyperlinkedModelSerializer):
 
     def create(self, validated_data):
         candidate = Subscriber(**validated_data)
+        refusal = Suppression.objects.refusal(candidate.mailing_list.owner_id, candidate.email)
+        if refusal is not None:
+            raise serializers.ValidationError({"email": [refusal]})
         raise_model_constraint_errors(candidate)
         try:
             with transaction.atomic():
@@ -195,10 +204,15 @@ def add_subscribers(request, mailing_list, items):
     taken = {
         subscriber.address for subscriber in mailing_list.subscribers_with_addresses(addresses)
     }
+    suppressed = Suppression.objects.reasons_for(mailing_list.owner_id, addresses)
     duplicate = [Subscriber._meta.constraints[0].violation_error_message]
     results: list[dict] = []
     new = []
     for serializer, address in zip(checked, addresses, strict=True):
+        if address in suppressed:
+            refusal = Suppression.objects.refusal(mailing_list.owner_id, address)
+            results.append({"status": 400, "errors": {"email": [refusal]}})
+            continue
         if address in taken:
             results.append({"status": 400, "errors": {"email": duplicate}})
             continue

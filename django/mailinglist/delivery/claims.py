@@ -15,14 +15,15 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mailinglist.delivery.fan_out import make_rows_for_next_slice
+from mailinglist.delivery.fan_out import make_rows_for_next_slice, suppressed_sql
 from mailinglist.delivery.states import DeliveryState, DeliveryTransition, MessageState
-from mailinglist.models import Message, Subscriber, SubscriberMessage
+from mailinglist.models import Message, Subscriber, SubscriberMessage, Suppression
 
 logger = logging.getLogger(__name__)
 
 CLAIM = DeliveryTransition.CLAIM
 SKIP = DeliveryTransition.SKIP
+SUPPRESS = DeliveryTransition.SUPPRESS
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ def _log_due_claim(claim: Claim, expired: int, skipped: int) -> None:
             expired,
         )
     if skipped:
-        logger.info("Message %s: %d copies skipped (unsubscribed)", claim.message.pk, skipped)
+        logger.info(
+            "Message %s: %d copies skipped (unsubscribed or suppressed)", claim.message.pk, skipped
+        )
 
 
 def _claim_due_in_one_statement(claim: Claim) -> list[SubscriberMessage]:
@@ -119,20 +122,25 @@ def _claim_due_in_one_statement(claim: Claim) -> list[SubscriberMessage]:
             FOR UPDATE OF candidate SKIP LOCKED
         )
         UPDATE {table} d
-        SET status = CASE WHEN s.confirmed THEN %(claimed)s ELSE %(skipped)s END,
-            available_at = CASE WHEN s.confirmed THEN %(lease_until)s END,
-            attempts = d.attempts + CASE WHEN s.confirmed THEN 1 ELSE 0 END,
-            last_attempt = CASE WHEN s.confirmed THEN %(now)s ELSE d.last_attempt END
-        FROM due, {subscriber_table} s
+        SET status = CASE WHEN sending THEN %(claimed)s
+                          WHEN s.confirmed THEN %(suppressed)s ELSE %(skipped)s END,
+            available_at = CASE WHEN sending THEN %(lease_until)s END,
+            attempts = d.attempts + CASE WHEN sending THEN 1 ELSE 0 END,
+            last_attempt = CASE WHEN sending THEN %(now)s ELSE d.last_attempt END
+        FROM due, {subscriber_table} s,
+             LATERAL (SELECT s.confirmed AND NOT {suppressed_sql("s", "%(owner)s")} AS sending)
+                 verdict
         WHERE d.id = due.id AND s.id = d.subscriber_id
-        RETURNING d.id, d.attempts, s.confirmed, s.id, s.email, due.was
+        RETURNING d.id, d.attempts, verdict.sending, s.id, s.email, due.was
     """  # noqa: S608
     params: dict[str, Any] = {
         "message": claim.message.pk,
-        # CLAIM and SKIP leave the same states, so one lock serves both.
+        "owner": claim.message.mailing_list.owner_id,
+        # CLAIM, SKIP and SUPPRESS leave the same states, so one lock serves them all.
         "due_states": list(CLAIM.sources),
         "claimed": CLAIM.target,
         "skipped": SKIP.target,
+        "suppressed": SUPPRESS.target,
         "now": claim.now,
         "lease_until": claim.lease_until,
         "size": claim.size,
@@ -141,8 +149,8 @@ def _claim_due_in_one_statement(claim: Claim) -> list[SubscriberMessage]:
         cursor.execute(sql, params)
         due = cursor.fetchall()
     claimed, expired = [], 0
-    for pk, attempts, confirmed, subscriber_id, email, was in due:
-        if confirmed:
+    for pk, attempts, sending, subscriber_id, email, was in due:
+        if sending:
             claimed.append(claim.row(pk, attempts, subscriber_id, email))
             expired += was == DeliveryState.SENDING
     _log_due_claim(claim, expired=expired, skipped=len(due) - len(claimed))
@@ -154,19 +162,27 @@ def _claim_due_with_orm(claim: Claim) -> list[SubscriberMessage]:
         SubscriberMessage.objects.due(claim.now)
         .filter(message=claim.message)
         .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", "subscriber__confirmed", "status")[: claim.size]
+        .values_list("pk", "subscriber__confirmed", "status", "subscriber__email")[: claim.size]
     )
-    claimed_ids = [pk for pk, confirmed, _ in due if confirmed]
-    skipped = SubscriberMessage.objects.filter(
-        pk__in=[pk for pk, confirmed, _ in due if not confirmed]
-    ).apply(SKIP, available_at=None)
+    suppressed = Suppression.objects.reasons_for(
+        claim.message.mailing_list.owner_id, {email.lower() for *_, email in due}
+    )
+    moves = {
+        pk: SKIP if not confirmed else SUPPRESS if email.lower() in suppressed else CLAIM
+        for pk, confirmed, _, email in due
+    }
+    for move in (SUPPRESS, SKIP):
+        SubscriberMessage.objects.filter(
+            pk__in=[pk for pk, chosen in moves.items() if chosen is move]
+        ).apply(move, available_at=None)
+    claimed_ids = [pk for pk, chosen in moves.items() if chosen is CLAIM]
     SubscriberMessage.objects.filter(pk__in=claimed_ids).apply(
         CLAIM, available_at=claim.lease_until, attempts=F("attempts") + 1, last_attempt=claim.now
     )
     _log_due_claim(
         claim,
-        expired=sum(1 for _, confirmed, was in due if confirmed and was == DeliveryState.SENDING),
-        skipped=skipped,
+        expired=sum(1 for pk, _, was, _ in due if moves[pk] is CLAIM and was == CLAIM.target),
+        skipped=len(due) - len(claimed_ids),
     )
     claimed = SubscriberMessage.objects.filter(pk__in=claimed_ids).values_list(
         "pk", "attempts", "subscriber_id", "subscriber__email"

@@ -18,7 +18,7 @@ from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from mailinglist.delivery.states import DeliveryTransition
-from mailinglist.models import Message, Subscriber, SubscriberMessage
+from mailinglist.models import Message, Subscriber, SubscriberMessage, Suppression
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 # (row id, subscriber id, subscriber's address).
 MadeRow = tuple[uuid.UUID, uuid.UUID, str]
 CLAIMED = DeliveryTransition.CLAIM.target
+SUPPRESSED = DeliveryTransition.SUPPRESS.target
+
+
+def suppressed_sql(subscriber: str, owner: str) -> str:
+    """SQL that is true when the address of the subscriber row aliased subscriber is on
+    the suppression list of owner (a placeholder), read through its unique index."""
+    return (
+        f"EXISTS (SELECT 1 FROM {Suppression._meta.db_table} sp "  # noqa: S608
+        f"WHERE lower(sp.email) = lower({subscriber}.email) AND sp.owner_id = {owner})"
+    )
 
 
 def start_if_new(message: Message, now: datetime) -> None:
@@ -81,23 +91,41 @@ def make_rows_for_next_slice(
 def _make_in_one_statement(
     message: Message, recipients: QuerySet[Subscriber], now: datetime, lease_until: datetime
 ) -> list[MadeRow]:
-    recipients_sql, recipients_params = recipients.order_by().values("id").query.sql_with_params()
-    # Only the ORM's own SQL and a table name from model metadata are
-    # interpolated; values are parameters.
+    recipients_sql, recipients_params = (
+        recipients.order_by().values("id", "email").query.sql_with_params()
+    )
+    # Only the ORM's own SQL and SQL made from model metadata are interpolated;
+    # values are parameters.
     sql = f"""
         WITH made AS (
             INSERT INTO {SubscriberMessage._meta.db_table}
                 (id, message_id, subscriber_id, created, status, attempts, last_error,
                  available_at, last_attempt)
-            SELECT gen_random_uuid(), %s, recipient.id, %s, %s, 1, '', %s, %s
-            FROM ({recipients_sql}) recipient
+            SELECT gen_random_uuid(), %s, s.id, %s,
+                   CASE WHEN suppressed THEN %s ELSE %s END,
+                   CASE WHEN suppressed THEN 0 ELSE 1 END, '',
+                   CASE WHEN suppressed THEN NULL ELSE %s END,
+                   CASE WHEN suppressed THEN NULL ELSE %s END
+            FROM ({recipients_sql}) s,
+                 LATERAL (SELECT {suppressed_sql("s", "%s")} AS suppressed) verdict
             ON CONFLICT (message_id, subscriber_id) DO NOTHING
-            RETURNING id, subscriber_id
+            RETURNING id, subscriber_id, status
         )
         SELECT made.id, s.id, s.email
         FROM made JOIN {Subscriber._meta.db_table} s ON s.id = made.subscriber_id
+        WHERE made.status = %s
     """  # noqa: S608
-    params = [message.pk, now, CLAIMED, lease_until, now, *recipients_params]
+    params = [
+        message.pk,
+        now,
+        SUPPRESSED,
+        CLAIMED,
+        lease_until,
+        now,
+        *recipients_params,
+        message.mailing_list.owner_id,
+        CLAIMED,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -112,8 +140,19 @@ def _make_with_orm(
             "subscriber_id", flat=True
         )
     )
+    suppressed = Suppression.objects.reasons_for(
+        message.mailing_list.owner_id, {email.lower() for email in emails.values()}
+    )
     rows = SubscriberMessage.objects.bulk_create(
         SubscriberMessage(
+            message=message,
+            subscriber_id=subscriber_id,
+            created=now,
+            status=SUPPRESSED,
+            attempts=0,
+        )
+        if email.lower() in suppressed
+        else SubscriberMessage(
             message=message,
             subscriber_id=subscriber_id,
             created=now,
@@ -122,7 +161,11 @@ def _make_with_orm(
             available_at=lease_until,
             last_attempt=now,
         )
-        for subscriber_id in emails
+        for subscriber_id, email in emails.items()
         if subscriber_id not in have_row
     )
-    return [(row.pk, row.subscriber_id, emails[row.subscriber_id]) for row in rows]
+    return [
+        (row.pk, row.subscriber_id, emails[row.subscriber_id])
+        for row in rows
+        if row.status == CLAIMED
+    ]

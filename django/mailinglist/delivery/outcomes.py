@@ -10,8 +10,9 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
+from mailinglist import reputation
 from mailinglist.delivery.states import DeliveryTransition
-from mailinglist.models import SubscriberMessage
+from mailinglist.models import DeliveryEventKind, SubscriberMessage
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,15 @@ LONGEST_ERROR = 1000
 class SmtpFailure(NamedTuple):
     description: str
     permanent: bool
+    # The server's reply code; None when no server replied (or no e-mail could be made).
+    smtp_code: int | None = None
+
+    @property
+    def bounce(self) -> DeliveryEventKind | None:
+        """Whether the reply was a hard or a soft bounce of the recipient."""
+        if self.smtp_code is None:
+            return None
+        return reputation.kind_of_smtp_reply(self.smtp_code, self.description)
 
 
 def record_outcomes(
@@ -45,7 +55,20 @@ def _record(
 ) -> None:
     mark_sent(sent)
     for row, failure in failures:
+        bounce = failure.bounce
+        report = (
+            reputation.Report(
+                bounce, "smtp", failure.description, key=f"smtp:{row.pk}:{row.attempts}"
+            )
+            if bounce is not None
+            else None
+        )
+        if bounce == DeliveryEventKind.HARD_BOUNCE:
+            reputation.record(row, report)
+            continue
         record_failure(row, failure.description, failure.permanent)
+        if report is not None:
+            reputation.record(row, report)
 
 
 def mark_sent(rows: Iterable[SubscriberMessage]) -> None:

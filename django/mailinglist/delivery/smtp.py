@@ -27,7 +27,7 @@ def describe_refusal(
     else:
         code, reply = error.smtp_code, error.smtp_error
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return SmtpFailure(f"{code} {text}", 500 <= code < 600)
+    return SmtpFailure(f"{code} {text}", 500 <= code < 600, code)
 
 
 def send_each(

@@ -18,6 +18,11 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped (unsubscribed)"
     CANCELLED = "cancelled", "Cancelled"
+    # The address is on the owner's suppression list: no copy is sent to it.
+    SUPPRESSED = "suppressed", "Suppressed"
+    # The address does not exist (a hard bounce), whether the server said so while
+    # the copy was sent or a report came back afterwards.
+    BOUNCED = "bounced", "Bounced"
 
 
 # A copy is still owed: waiting (perhaps for a retry), or claimed by a worker.
@@ -51,6 +56,8 @@ class DeliveryTransition:
     CLAIM = Transition("claim", UNDELIVERED, DeliveryState.SENDING)
     # The subscriber is no longer confirmed.
     SKIP = Transition("skip", UNDELIVERED, DeliveryState.SKIPPED)
+    # The address is suppressed: checked when a row is claimed or made.
+    SUPPRESS = Transition("suppress", UNDELIVERED, DeliveryState.SUPPRESSED)
     # The owner cancelled the message.
     CANCEL = Transition("cancel", UNDELIVERED, DeliveryState.CANCELLED)
     # The server accepted the copy: that is the truth, whatever was recorded meanwhile.
@@ -80,6 +87,21 @@ class DeliveryTransition:
     )
     # Claimed but never tried (the task ran out of time): due again at once.
     RELEASE = Transition("release", (DeliveryState.SENDING,), DeliveryState.PENDING)
+    # A hard bounce: refused at once, or reported later about a copy the server took.
+    BOUNCE = Transition(
+        "bounce",
+        (
+            DeliveryState.PENDING,
+            DeliveryState.SENDING,
+            DeliveryState.SENT,
+            DeliveryState.FAILED,
+        ),
+        DeliveryState.BOUNCED,
+    )
+
+
+# Copies a server was asked to take: what bounce and complaint rates are shares of.
+ATTEMPTED = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.BOUNCED)
 
 
 # A message can still be edited: nobody has been sent a copy.
@@ -96,6 +118,7 @@ class MessageTransition:
     UNSCHEDULE = Transition("unschedule", (MessageState.SCHEDULED,), MessageState.DRAFT)
     # Its time has come.
     START = Transition("start", (MessageState.SCHEDULED,), MessageState.SENDING)
+    # The owner pauses, or the guardrails do when bounces or complaints run high.
     PAUSE = Transition("pause", (MessageState.SENDING,), MessageState.PAUSED)
     RESUME = Transition("resume", (MessageState.PAUSED,), MessageState.SENDING)
     CANCEL = Transition(

@@ -220,11 +220,11 @@ class Batch:
             subscriber.address: subscriber
             for subscriber in self.mailing_list.subscribers_with_addresses(sorted(valid))
         }
-        suppressed = self.mailing_list.suppressed_addresses(existing.values())
+        refused = self.mailing_list.refused_addresses(valid, existing.values())
         for address, row in valid.items():
             subscriber = existing.get(address)
-            if address in suppressed:
-                self.reject(row, "suppressed", "unsubscribed from the list; not subscribed again")
+            if address in refused:
+                self.reject(row, "suppressed", refused[address])
             elif subscriber is None:
                 self.counts["added"] += 1
                 self.new.append(NewSubscriber(row.email, row.name, row.fields))

@@ -1,6 +1,8 @@
+
 """The shared copy behind every e-mail, the SMTP loop, and the send rate limit on the real
 Redis (the claim and outcome rules are in test_claims.py)."""
 
+import json
 import threading
 import time
 import uuid
@@ -54,8 +56,21 @@ def test_each_copy_patched_from_the_shared_one_matches_a_copy_rendered_alone(mes
 
     for row in message.subscribermessage_set.select_related("subscriber"):
         fast, slow = parsed(mailer.build(row)), parsed(rendered_alone.build(row))
-        for header in ["Subject", "From", "To", "Message-ID", "List-Id", "List-Unsubscribe"]:
+        for header in [
+            "Subject",
+            "From",
+            "To",
+            "Message-ID",
+            "List-Id",
+            "List-Unsubscribe",
+            "X-Mail-Ape-Delivery",
+            "X-PM-Metadata-mailape",
+            "X-SMTPAPI",
+            "X-Mailgun-Variables",
+        ]:
             assert str(fast[header]).strip() == str(slow[header]).strip()
+        assert fast["X-Mail-Ape-Delivery"] == str(row.pk)
+        assert json.loads(fast["X-Mailgun-Variables"]) == {"mailape": str(row.pk)}
         assert fast["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert fast["Date"]
         for part in ["plain", "html"]:
