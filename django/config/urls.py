@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.views import health
+from mailinglist import webhooks
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mailinglist:mailinglist_list"), name="home"),
@@ -11,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("user/", include("user.urls", namespace="user")),
     path("mailinglist/", include("mailinglist.urls", namespace="mailinglist")),
+    # Providers' bounce and complaint reports, at the paths anymail's documentation gives.
+    path("anymail/", include((webhooks.urlpatterns, "anymail"))),
 ]
 
 # Only the development settings capture e-mail into a local mailbox.

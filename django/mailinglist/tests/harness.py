@@ -54,6 +54,8 @@ class SmtpSink:
         self.reply_for_recipient = reply_for_recipient or (lambda address: None)
         self.messages = []
         self.refusals = []
+        # (recipient, envelope sender) of each message accepted.
+        self.envelope_senders = []
         self._lock = threading.Lock()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -78,6 +80,9 @@ class SmtpSink:
         parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
         with self._lock:
             self.messages.extend((recipient, parsed) for recipient in envelope.rcpt_tos)
+            self.envelope_senders.extend(
+                (recipient, envelope.mail_from) for recipient in envelope.rcpt_tos
+            )
         return "250 Message accepted"
 
     def received(self):

@@ -1,4 +1,3 @@
-
 """The shared copy behind every e-mail, the SMTP loop, and the send rate limit on the real
 Redis (the claim and outcome rules are in test_claims.py)."""
 
