@@ -10,5 +10,3 @@ class MailinglistConfig(AppConfig):
         # The models queue tasks by name (mailinglist.queueing); every process that
         # saves a model, not only a worker, needs them registered with Celery.
         current_app.autodiscover_tasks([self.name], force=True)
-        # Connects the receiver of providers' reports to anymail's tracking signal.
-        from mailinglist import webhooks  # noqa: F401, PLC0415

@@ -6,7 +6,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 
-from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber
+from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber, Suppression
 from mailinglist.validators import (
     MAX_TEST_ADDRESSES,
     validate_sendable_address,
@@ -151,4 +151,14 @@ class AddSubscriberForm(forms.Form):
     )
     agreed = forms.BooleanField(
         label="They already agreed to get this list (no confirmation e-mail)", required=False
+    )
+
+
+class SuppressionQueryForm(forms.Form):
+    q = forms.CharField(label="Search addresses", required=False, max_length=254)
+
+
+class AddSuppressionForm(forms.Form):
+    email = forms.EmailField(
+        label="Address to suppress", max_length=Suppression._meta.get_field("email").max_length
     )

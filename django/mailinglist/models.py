@@ -525,13 +525,15 @@ class Message(models.Model):
         (or, once the message is cancelled, as skipped). A message not handed to
         delivery yet has no copies."""
         if self.queued is None:
-            return dict.fromkeys(["total", "sent", "failed", "pending", "skipped"], 0) | {
-                "percent_done": 0
-            }
+            return dict.fromkeys(
+                ["total", "sent", "failed", "bounced", "pending", "skipped", "suppressed"], 0
+            ) | {"percent_done": 0}
         counts = self.subscribermessage_set.aggregate(
             total=Count("pk"),
             sent=Count("pk", filter=Q(status=DeliveryState.SENT)),
             failed=Count("pk", filter=Q(status=DeliveryState.FAILED)),
+            bounced=Count("pk", filter=Q(status=DeliveryState.BOUNCED)),
+            suppressed=Count("pk", filter=Q(status=DeliveryState.SUPPRESSED)),
             pending=Count("pk", filter=Q(status__in=UNDELIVERED)),
             skipped=Count(
                 "pk", filter=Q(status__in=[DeliveryState.SKIPPED, DeliveryState.CANCELLED])
@@ -540,7 +542,7 @@ class Message(models.Model):
         without_row = self.recipients_without_row().count()
         counts["total"] += without_row
         counts["skipped" if self.status == MessageState.CANCELLED else "pending"] += without_row
-        done = counts["sent"] + counts["failed"] + counts["skipped"]
+        done = counts["total"] - counts["pending"]
         counts["percent_done"] = round(100 * done / counts["total"]) if counts["total"] else 100
         return counts
 

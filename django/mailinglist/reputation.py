@@ -173,28 +173,63 @@ def _soft_bounced_messages(subscriber: Subscriber) -> int:
 
 
 def message_figures(message_id: uuid.UUID) -> dict[str, int]:
-    """A message's attempted copies, and of them how many bounced (hard and soft),
-    drew a complaint, or were followed by their recipient unsubscribing."""
-    copies = SubscriberMessage.objects.filter(message_id=message_id).order_by()
-    figures = copies.aggregate(
+    """A message's attempted copies, and of them how many were delivered, bounced (hard
+    and soft), drew a complaint, or were followed by their recipient unsubscribing;
+    and how many were not sent because the address was suppressed."""
+    return _figures(
+        SubscriberMessage.objects.filter(message_id=message_id),
+        DeliveryEvent.objects.filter(message_id=message_id),
+    )
+
+
+def list_figures(mailing_list_id: uuid.UUID) -> dict[str, int]:
+    """message_figures over every message of the list."""
+    return _figures(
+        SubscriberMessage.objects.filter(message__mailing_list_id=mailing_list_id),
+        DeliveryEvent.objects.filter(message__mailing_list_id=mailing_list_id),
+    )
+
+
+def _figures(copies, events) -> dict[str, int]:
+    figures = copies.order_by().aggregate(
         attempted=Count("pk", filter=Q(status__in=ATTEMPTED)),
         delivered=Count("pk", filter=Q(status=DeliveryState.SENT)),
         hard_bounced=Count("pk", filter=Q(status=DeliveryState.BOUNCED)),
         suppressed=Count("pk", filter=Q(status=DeliveryState.SUPPRESSED)),
         unsubscribed=Count(
             "pk",
-            filter=Q(
-                status=DeliveryState.SENT,
-                subscriber__unsubscribed__gte=F("sent"),
-            ),
+            filter=Q(status=DeliveryState.SENT, subscriber__unsubscribed__gte=F("sent")),
         ),
     )
-    events = DeliveryEvent.objects.filter(message_id=message_id).order_by()
-    figures |= events.aggregate(
+    figures |= events.order_by().aggregate(
         soft_bounced=Count("delivery", filter=Q(kind=Kind.SOFT_BOUNCE), distinct=True),
         complained=Count("delivery", filter=Q(kind=Kind.COMPLAINT), distinct=True),
     )
     return figures
+
+
+FIGURE_LABELS = {
+    "delivered": "Delivered",
+    "hard_bounced": "Hard bounces",
+    "soft_bounced": "Soft bounces",
+    "complained": "Spam complaints",
+    "unsubscribed": "Unsubscribed since",
+}
+
+
+def with_rates(figures: dict[str, int]) -> list[dict[str, object]]:
+    """Each figure with its share of the attempted copies, for a page to show."""
+    attempted = figures["attempted"]
+    return [
+        {
+            "name": name,
+            "label": label,
+            "count": figures[name],
+            "rate": figures[name] / attempted if attempted else None,
+            "percent": f"{figures[name] / attempted:.2%}" if attempted else "",
+        }
+        for name, label in FIGURE_LABELS.items()
+    ]
 
 
 def apply_guardrails(message_id: uuid.UUID) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from mailinglist import export_views, public_views, views
+from mailinglist import export_views, public_views, reputation_views, views
 from mailinglist.delivery.states import MessageTransition
 from mailinglist.feeds import ArchiveFeed
 from mailinglist.imports import views as import_views
@@ -24,6 +24,27 @@ urlpatterns = [
             name=f"{action}_subscriber",
         )
         for action in ("remove", "unsubscribe", "resend")
+    ),
+    path(
+        "subscriber/<uuid:pk>",
+        reputation_views.SubscriberDetailView.as_view(),
+        name="subscriber_detail",
+    ),
+    path(
+        "<uuid:pk>/figures",
+        reputation_views.MailingListFiguresView.as_view(),
+        name="mailinglist_figures",
+    ),
+    path("suppressions", reputation_views.SuppressionListView.as_view(), name="suppression_list"),
+    path(
+        "suppressions/export",
+        reputation_views.ExportSuppressionsView.as_view(),
+        name="export_suppressions",
+    ),
+    path(
+        "suppression/<uuid:pk>/remove",
+        reputation_views.RemoveSuppressionView.as_view(),
+        name="remove_suppression",
     ),
     path(
         "<uuid:pk>/export",

@@ -18,7 +18,7 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django.views.generic.detail import SingleObjectMixin
 
-from mailinglist import queueing
+from mailinglist import queueing, reputation
 from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState
 from mailinglist.forms import (
     AddSubscriberForm,
@@ -328,8 +328,11 @@ class MessageDetailView(OwnedMessageMixin, DetailView):
             ),
             PAGE_SIZE,
         )
+        figures = reputation.message_figures(message.pk)
         return super().get_context_data(
             counts=message.delivery_counts(),
+            figures=reputation.with_rates(figures),
+            raw_figures=figures,
             delivery_page=deliveries.get_page(self.request.GET.get("page")),
             controls=[
                 {

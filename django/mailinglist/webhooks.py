@@ -182,6 +182,7 @@ def event_key(event: AnymailTrackingEvent, source: str, kind: DeliveryEventKind)
     return key
 
 
+# Connected when the URLconf imports this module, before any of these views can send it.
 @receiver(tracking, dispatch_uid="mailinglist.webhooks.act_on_report")
 def act_on_report(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
     kind = kind_of(event)

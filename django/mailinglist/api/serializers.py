@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.reverse import reverse
 
+from mailinglist import reputation
 from mailinglist.api.fields import (
     AddressListField,
     CustomFieldsField,
@@ -15,6 +16,7 @@ from mailinglist.api.fields import (
     StrictCharField,
     StrictEmailField,
 )
+from mailinglist.api.reputation import FiguresSerializer, figures_with_rates
 from mailinglist.delivery.states import MessageState
 from mailinglist.merge_tags import validate_merge_tags
 from mailinglist.models import (
@@ -118,7 +120,8 @@ class SubscriberSerializer(StrictHyperlinkedModelSerializer):
     status = serializers.ChoiceField(
         choices=SUBSCRIBER_STATUSES,
         read_only=True,
-        help_text="confirmed, unconfirmed, or unsubscribed (by the person).",
+        help_text="confirmed, unconfirmed, unsubscribed (by the person), or bounced (the "
+        "address does not exist; it is on your suppression list).",
     )
 
     class Meta:
@@ -336,16 +339,25 @@ class DeliveryCountsSerializer(serializers.Serializer):
     pending = serializers.IntegerField()
     failed = serializers.IntegerField()
     skipped = serializers.IntegerField(help_text="Unsubscribed before their copy went out.")
+    bounced = serializers.IntegerField(help_text="The address does not exist (a hard bounce).")
+    suppressed = serializers.IntegerField(help_text="On your suppression list; not sent.")
     percent_done = serializers.IntegerField()
 
 
 class MessageDetailSerializer(MessageUpdateSerializer):
-    """A message with how far its delivery has got."""
+    """A message with how far its delivery has got, and its bounce and complaint figures.
+    pause_reason says why the guardrails paused it, if they did."""
 
     delivery_counts = DeliveryCountsSerializer(read_only=True)
+    figures = serializers.SerializerMethodField()
 
     class Meta(MessageSerializer.Meta):
-        fields = [*MessageSerializer.Meta.fields, "delivery_counts"]
+        fields = [*MessageSerializer.Meta.fields, "delivery_counts", "figures", "pause_reason"]
+        read_only_fields = [*MessageSerializer.Meta.read_only_fields, "pause_reason"]
+
+    @extend_schema_field(FiguresSerializer)
+    def get_figures(self, message):
+        return figures_with_rates(reputation.message_figures(message.pk))
 
 
 class SendSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mailinglist.api import imports, views
+from mailinglist.api import imports, reputation, views
 
 urlpatterns = [
     path(
@@ -54,6 +54,26 @@ urlpatterns = [
     path("message/<uuid:pk>", views.MessageRetrieveUpdateView.as_view(), name="api-message-detail"),
     path("message/<uuid:pk>/send", views.SendMessageView.as_view(), name="api-message-send"),
     path("message/<uuid:pk>/test", views.TestMessageView.as_view(), name="api-message-test"),
+    path(
+        "mailinglist/<uuid:pk>/figures",
+        reputation.MailingListFiguresView.as_view(),
+        name="api-mailing-list-figures",
+    ),
+    path(
+        "suppressions",
+        reputation.SuppressionListCreateView.as_view(),
+        name="api-suppression-list",
+    ),
+    path(
+        "suppressions/export",
+        reputation.SuppressionExportView.as_view(),
+        name="api-suppression-export",
+    ),
+    path(
+        "suppression/<uuid:pk>",
+        reputation.SuppressionRetrieveDestroyView.as_view(),
+        name="api-suppression-detail",
+    ),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs",

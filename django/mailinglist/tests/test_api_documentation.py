@@ -28,6 +28,10 @@ def test_the_schema_describes_every_route_of_the_api():
         prefix + "message/{id}",
         prefix + "message/{id}/send",
         prefix + "message/{id}/test",
+        prefix + "mailinglist/{id}/figures",
+        prefix + "suppressions",
+        prefix + "suppressions/export",
+        prefix + "suppression/{id}",
     }
     assert {"basicAuth", "cookieAuth", "tokenAuth"} <= set(schema["components"]["securitySchemes"])
 

@@ -54,9 +54,13 @@ def test_posting_a_message_sends_it_to_every_confirmed_subscriber(
         "sent": 1,
         "pending": 0,
         "failed": 0,
+        "bounced": 0,
         "skipped": 0,
+        "suppressed": 0,
         "percent_done": 100,
     }
+    assert progress["figures"]["attempted"] == progress["figures"]["delivered"] == 1
+    assert progress["figures"]["hard_bounced_rate"] == 0
     assert progress["status"] == "finished"
     assert progress["started"] is not None
     assert progress["finished"] is not None

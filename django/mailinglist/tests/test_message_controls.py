@@ -124,8 +124,10 @@ def test_the_progress_json_reflects_the_delivery_rows(owner_client, message):
         "total": 3,
         "sent": 1,
         "failed": 1,
+        "bounced": 0,
         "pending": 1,
         "skipped": 0,
+        "suppressed": 0,
         "percent_done": 67,
     }
 

@@ -14,7 +14,7 @@
     const response = await fetch(section.dataset.progressUrl, {credentials: "same-origin"});
     if (!response.ok) return;
     const progress = await response.json();
-    for (const name of ["sent", "pending", "failed", "skipped", "total"]) {
+    for (const name of ["sent", "pending", "failed", "bounced", "skipped", "suppressed", "total"]) {
       document.getElementById("count-" + name).textContent = progress[name];
     }
     draw(progress.percent_done);
