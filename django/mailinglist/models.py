@@ -463,6 +463,8 @@ class Message(models.Model):
     fanned_out = models.DateTimeField(null=True, blank=True, editable=False)
     # Why the guardrails paused the message; empty when the owner paused it, or it is not.
     pause_reason = models.CharField(max_length=300, blank=True, default="", editable=False)
+    # The owner resumed the message after the guardrails paused it: they stay off for it.
+    guardrails_overridden = models.BooleanField(default=False, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -578,7 +580,16 @@ class Message(models.Model):
             .filter(condition or Q())
             .update(status=transition.target, **changes)
         )
-        self.refresh_from_db(fields=["status", "finished", "send_at", "queued"])
+        self.refresh_from_db(
+            fields=[
+                "status",
+                "finished",
+                "send_at",
+                "queued",
+                "pause_reason",
+                "guardrails_overridden",
+            ]
+        )
         return bool(moved)
 
     def edit(self, subject, body):
@@ -617,15 +628,13 @@ class Message(models.Model):
 
     def pause(self, reason=""):
         """Stop new claims; copies already handed to the SMTP server are still recorded."""
-        paused = self.apply(MessageTransition.PAUSE, pause_reason=reason)
-        if paused:
-            self.pause_reason = reason
-        return paused
+        return self.apply(MessageTransition.PAUSE, pause_reason=reason)
 
     def resume(self):
-        resumed = self.apply(MessageTransition.RESUME, pause_reason="")
-        if resumed:
-            self.pause_reason = ""
+        overridden = self.guardrails_overridden or bool(self.pause_reason)
+        resumed = self.apply(
+            MessageTransition.RESUME, pause_reason="", guardrails_overridden=overridden
+        )
         if resumed:
             self.queue_delivery(workers=settings.MAIL_APE_DELIVERY_PARALLELISM)
         return resumed

@@ -236,7 +236,9 @@ def apply_guardrails(message_id: uuid.UUID) -> bool:
     """Pause a message going out whose hard bounces or complaints passed their limits;
     returns whether it was paused."""
     message = (
-        Message.objects.filter(pk=message_id, status=MessageState.SENDING)
+        Message.objects.filter(
+            pk=message_id, status=MessageState.SENDING, guardrails_overridden=False
+        )
         .only("pk", "status", "fan_out_slices")
         .first()
     )

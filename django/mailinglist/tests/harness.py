@@ -237,3 +237,43 @@ class RedisServer(BackgroundProcess):
 
         wait_until(answers, timeout=10, interval=0.05, message="redis-server to listen")
         return self
+
+
+def postfix_report(failed_address, original_headers, to):
+    """A delivery status notification as Postfix writes one, quoting the original's headers."""
+    quoted = "".join(f"{name}: {value}\r\n" for name, value in original_headers.items())
+    return (
+        "From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\n"
+        f"To: {to}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B1"\r\n'
+        "\r\n"
+        "--B1\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n"
+        "\r\n"
+        "This is the mail system at host mx.example.com.\r\n"
+        "\r\n"
+        "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n"
+        "\r\n"
+        f"<{failed_address}>: host mx.example.com said: 550 5.1.1 User unknown\r\n"
+        "\r\n"
+        "--B1\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.com\r\n"
+        "\r\n"
+        f"Final-Recipient: rfc822; {failed_address}\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{failed_address}>: User unknown\r\n"
+        "\r\n"
+        "--B1\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        f"{quoted}"
+        "\r\n"
+        "--B1--\r\n"
+    ).encode()
