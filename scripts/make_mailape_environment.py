@@ -8,6 +8,7 @@ starts. The parameter path and the instance's role come from instance tags
 import argparse
 import grp
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -30,6 +31,14 @@ REQUIRED = (
     "MAILING_LIST_LINK_DOMAIN",
     "EMAIL_HOST",
     "MAIL_APE_SQS_QUEUE_URL",
+)
+# Bounce and complaint handling, written when present and left out when not: without them
+# copies name no SES configuration set, the /anymail/ webhooks accept no calls and the
+# envelope sender is MAIL_APE_FROM_EMAIL.
+OPTIONAL = (
+    "MAIL_APE_SES_CONFIGURATION_SET",
+    "MAIL_APE_WEBHOOK_SECRET",
+    "MAIL_APE_BOUNCE_ADDRESS",
 )
 IMAGE_DEFAULTS = {
     "DJANGO_SETTINGS_MODULE": "config.production_settings",
@@ -100,11 +109,34 @@ def environment_file_line(name, value):
     return f'{name}="{quoted}"\n'
 
 
+def optional_settings_warnings(environment):
+    """What an optional setting that is present but unusable would silently break."""
+    warnings = []
+    secret = environment.get("MAIL_APE_WEBHOOK_SECRET")
+    if secret is not None and not re.fullmatch(r"[^:@/\s]+:[^@/\s]+", secret):
+        warnings.append(
+            "MAIL_APE_WEBHOOK_SECRET is not username:password (no '@', '/' or spaces),"
+            " so SNS cannot authenticate to the webhook"
+        )
+    if environment.get("MAIL_APE_SES_CONFIGURATION_SET") and secret is None:
+        warnings.append(
+            "MAIL_APE_SES_CONFIGURATION_SET without MAIL_APE_WEBHOOK_SECRET: SES publishes"
+            " bounces and complaints, but the webhook cannot confirm or accept them"
+        )
+    return warnings
+
+
 def build_environment(parameters, region, local_address):
     environment = {**IMAGE_DEFAULTS, **parameters, "AWS_DEFAULT_REGION": region}
     missing = [name for name in REQUIRED if not environment.get(name)]
     if missing:
         raise SystemExit(f"Missing SSM parameters: {', '.join(missing)}")
+    for name in OPTIONAL:
+        # SSM holds no empty value; one of only blanks counts as unset, as in the settings.
+        if name in environment and not environment[name].strip():
+            del environment[name]
+    for warning in optional_settings_warnings(environment):
+        print(f"Warning: {warning}", file=sys.stderr)
     if local_address:
         # The load balancer's health checks name the instance by its private address.
         hosts = [host for host in environment["DJANGO_ALLOWED_HOSTS"].split(",") if host]
@@ -167,7 +199,12 @@ def main(argv=None):
         scheduler_marker.touch()
     else:
         scheduler_marker.unlink(missing_ok=True)
-    print(f"Wrote {len(environment)} settings for a {role or 'web'} instance", file=sys.stderr)
+    present = [name for name in OPTIONAL if name in environment]
+    print(
+        f"Wrote {len(environment)} settings for a {role or 'web'} instance"
+        f" (optional: {', '.join(present) or 'none'})",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
