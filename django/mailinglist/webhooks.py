@@ -11,14 +11,14 @@ import json
 import logging
 from contextlib import contextmanager
 
-from anymail.exceptions import AnymailError
-from anymail.signals import AnymailTrackingEvent, EventType, tracking
-from anymail.utils import get_request_basic_auth
-from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
-from anymail.webhooks.mailgun import MailgunTrackingWebhookView
-from anymail.webhooks.postmark import PostmarkTrackingWebhookView
-from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
-from botocore.exceptions import BotoCoreError, ClientError
+from anymail.exceptions import AnymailError  # type: ignore[import-untyped]
+from anymail.signals import AnymailTrackingEvent, EventType, tracking  # type: ignore[import-untyped]
+from anymail.utils import get_request_basic_auth  # type: ignore[import-untyped]
+from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView  # type: ignore[import-untyped]
+from anymail.webhooks.mailgun import MailgunTrackingWebhookView  # type: ignore[import-untyped]
+from anymail.webhooks.postmark import PostmarkTrackingWebhookView  # type: ignore[import-untyped]
+from anymail.webhooks.sendgrid import SendGridTrackingWebhookView  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.dispatch import receiver
@@ -64,7 +64,7 @@ class GuardedWebhook:
     warn_if_no_basic_auth = False
 
     def __init__(self, **kwargs):
-        super().__init__(webhook_secret=settings.MAIL_APE_WEBHOOK_SECRET, **kwargs)  # type: ignore[call-arg]
+        super().__init__(webhook_secret=settings.MAIL_APE_WEBHOOK_SECRET, **kwargs)
 
     def post(self, request, *args, **kwargs):
         secret = settings.MAIL_APE_WEBHOOK_SECRET
@@ -75,7 +75,7 @@ class GuardedWebhook:
             response["WWW-Authenticate"] = 'Basic realm="Mail Ape webhooks"'
             return response
         try:
-            return super().post(request, *args, **kwargs)  # type: ignore[misc]
+            return super().post(request, *args, **kwargs)
         except (MalformedReport, SuspiciousOperation) as error:
             logger.warning("Unreadable report on %s: %s", request.path, error)
             return JsonResponse({"error": f"Unreadable report: {error}"}, status=400)
@@ -85,11 +85,11 @@ class GuardedWebhook:
 
     def run_validators(self, request):
         with unreadable_as_malformed():
-            super().run_validators(request)  # type: ignore[misc]
+            super().run_validators(request)
 
     def parse_events(self, request):
         with unreadable_as_malformed():
-            return super().parse_events(request)  # type: ignore[misc]
+            return super().parse_events(request)
 
 
 @contextmanager

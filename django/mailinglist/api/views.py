@@ -40,7 +40,7 @@ def mailing_lists_for(user):
 
 def status_parameter(request):
     """The ?status= a subscriber collection is filtered by, or None."""
-    status_filter = request.query_params.get("status") or None
+    status_filter = request.query_params.get("status")
     if status_filter is not None and status_filter not in SUBSCRIBER_STATUSES:
         raise ValidationError({"status": [f"Use one of {', '.join(SUBSCRIBER_STATUSES)}."]})
     return status_filter

@@ -56,19 +56,11 @@ def _record(
     mark_sent(sent)
     for row, failure in failures:
         bounce = failure.bounce
-        report = (
-            reputation.Report(
-                bounce, "smtp", failure.description, key=f"smtp:{row.pk}:{row.attempts}"
-            )
-            if bounce is not None
-            else None
-        )
-        if bounce == DeliveryEventKind.HARD_BOUNCE:
-            reputation.record(row, report)
-            continue
-        record_failure(row, failure.description, failure.permanent)
-        if report is not None:
-            reputation.record(row, report)
+        if bounce != DeliveryEventKind.HARD_BOUNCE:
+            record_failure(row, failure.description, failure.permanent)
+        if bounce is not None:
+            key = f"smtp:{row.pk}:{row.attempts}"
+            reputation.record(row, reputation.Report(bounce, "smtp", failure.description, key))
 
 
 def mark_sent(rows: Iterable[SubscriberMessage]) -> None:
