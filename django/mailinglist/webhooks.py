@@ -12,7 +12,7 @@ import logging
 from contextlib import contextmanager
 
 from anymail.exceptions import AnymailError  # type: ignore[import-untyped]
-from anymail.signals import AnymailTrackingEvent, EventType, tracking  # type: ignore[import-untyped]
+from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, tracking  # type: ignore[import-untyped]
 from anymail.utils import get_request_basic_auth  # type: ignore[import-untyped]
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView  # type: ignore[import-untyped]
 from anymail.webhooks.mailgun import MailgunTrackingWebhookView  # type: ignore[import-untyped]
@@ -36,10 +36,16 @@ Kind = DeliveryEventKind
 KIND_OF_EVENT = {
     EventType.BOUNCED: Kind.HARD_BOUNCE,
     EventType.DEFERRED: Kind.SOFT_BOUNCE,
-    # The provider refused to send: its own suppression list, or an address it knows bad.
-    EventType.REJECTED: Kind.HARD_BOUNCE,
     EventType.COMPLAINED: Kind.COMPLAINT,
     EventType.UNSUBSCRIBED: Kind.UNSUBSCRIBE,
+}
+# The provider refused to send a copy: what that says about the address, by why. A refusal
+# for the message's content (a virus, a policy) says nothing about it and is only logged.
+KIND_OF_REJECTION = {
+    RejectReason.BOUNCED: Kind.HARD_BOUNCE,
+    RejectReason.INVALID: Kind.HARD_BOUNCE,
+    RejectReason.SPAM: Kind.COMPLAINT,
+    RejectReason.UNSUBSCRIBED: Kind.UNSUBSCRIBE,
 }
 # The metadata key under which Postmark, SendGrid and Mailgun return the delivery id.
 METADATA_KEY = "mailape"
@@ -137,6 +143,8 @@ urlpatterns = [
 
 
 def kind_of(event: AnymailTrackingEvent) -> DeliveryEventKind | None:
+    if event.event_type == EventType.REJECTED:
+        return KIND_OF_REJECTION.get(event.reject_reason)
     kind = KIND_OF_EVENT.get(event.event_type)
     if kind == Kind.HARD_BOUNCE and event.event_type == EventType.BOUNCED and is_transient(event):
         return Kind.SOFT_BOUNCE
@@ -187,6 +195,13 @@ def event_key(event: AnymailTrackingEvent, source: str, kind: DeliveryEventKind)
 def act_on_report(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
     kind = kind_of(event)
     if kind is None:
+        if event.event_type == EventType.REJECTED:
+            logger.info(
+                "%s refused a copy to %r (%s): not about the address; ignored",
+                esp_name,
+                event.recipient,
+                event.reject_reason,
+            )
         return
     source = SOURCE_OF_PROVIDER.get(esp_name, esp_name.lower())
     delivery = reputation.find_delivery(delivery_id_of(event), event.recipient)

@@ -554,3 +554,26 @@ def test_a_complaint_rate_above_the_limit_pauses_a_message_going_out(client, set
     message.refresh_from_db()
     assert message.status == Message.Status.PAUSED
     assert "spam complaint" in message.pause_reason
+
+
+def test_a_sendgrid_drop_for_a_bounced_address_is_a_hard_bounce(client, copy):
+    event = sendgrid_event(copy, "dropped", reason="Bounced Address", status="5.0.0")
+
+    sendgrid_post(client, [event])
+
+    assert DeliveryEvent.objects.get().kind == DeliveryEvent.Kind.HARD_BOUNCE
+    assert is_suppressed(copy).reason == Suppression.Reason.HARD_BOUNCE
+
+
+def test_an_ses_reject_for_the_content_leaves_the_address_alone(client, copy):
+    reject = {
+        "eventType": "Reject",
+        "reject": {"reason": "Bad content"},
+        "mail": ses_mail(copy.pk),
+    }
+
+    assert sns_post(client, ses_notification(reject)).status_code == 200
+
+    assert not DeliveryEvent.objects.exists()
+    assert not is_suppressed(copy)
+    assert reader(copy).status == "confirmed"
