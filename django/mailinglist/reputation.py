@@ -21,13 +21,17 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from mailinglist.delivery.states import ATTEMPTED, DeliveryState, DeliveryTransition
+from mailinglist.delivery.states import (
+    ATTEMPTED,
+    DeliveryState,
+    DeliveryTransition,
+    MessageState,
+)
 from mailinglist.models import (
     EXACT_COUNT_LIMIT,
     DeliveryEvent,
     DeliveryEventKind,
     Message,
-    MessageState,
     Subscriber,
     SubscriberMessage,
     Suppression,

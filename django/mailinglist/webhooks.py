@@ -204,10 +204,11 @@ def act_on_report(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) 
             )
         return
     source = SOURCE_OF_PROVIDER.get(esp_name, esp_name.lower())
-    delivery = reputation.find_delivery(delivery_id_of(event), event.recipient)
+    recipient = event.recipient if isinstance(event.recipient, str) else None
+    delivery = reputation.find_delivery(delivery_id_of(event), recipient)
     if delivery is None:
         logger.warning(
-            "%s report (%s) about %r matches no copy; ignored", esp_name, kind, event.recipient
+            "%s report (%s) about %r matches no copy; ignored", esp_name, kind, recipient
         )
         return
     description = " ".join(
