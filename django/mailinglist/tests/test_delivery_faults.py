@@ -151,7 +151,7 @@ def test_dropped_database_connections_mid_send_lose_no_recipient(smtp_sink, star
     print(f"{len(addresses)} recipients, 3 connection drops, {duplicates} duplicate copies")
 
 
-def test_a_4xx_is_retried_until_delivered_and_a_5xx_fails_only_that_recipient(
+def test_a_4xx_is_retried_until_delivered_and_a_5xx_bounces_only_that_recipient(
     start_celery_worker,
 ):
     later = {f"later{n}@example.com" for n in range(10)}
@@ -188,8 +188,9 @@ def test_a_4xx_is_retried_until_delivered_and_a_5xx_fails_only_that_recipient(
             assert (rows[address].status, rows[address].attempts) == ("sent", 2)
         for address in unknown:
             assert copies[address] == []
-            assert (rows[address].status, rows[address].attempts) == ("failed", 1)
+            assert (rows[address].status, rows[address].attempts) == ("bounced", 1)
             assert rows[address].last_error.startswith("550")
+            assert rows[address].subscriber.status == "bounced"
         assert sorted(address for address, _ in sink.refusals if address in unknown) == sorted(
             unknown
         )

@@ -11,14 +11,21 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from mailinglist import reputation
+from mailinglist.delivery.claims import claim_batch
 from mailinglist.imports.running import receive
 from mailinglist.models import (
+    Message,
     Subscriber,
     SubscriberImport,
     SubscriberMessage,
     Suppression,
 )
-from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tests.factories import (
+    MailingListFactory,
+    MessageFactory,
+    SubscriberFactory,
+    pending_deliveries_for,
+)
 from user.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +112,7 @@ def test_an_import_counts_suppressed_addresses_and_skips_them(
     assert list(mailing_list.subscriber_set.values_list("email", flat=True)) == ["ok@example.com"]
 
 
+@pytest.mark.also_on_sqlite
 def test_a_confirmed_subscriber_suppressed_later_gets_no_copy(
     mailing_list, django_capture_on_commit_callbacks
 ):
@@ -119,6 +127,23 @@ def test_a_confirmed_subscriber_suppressed_later_gets_no_copy(
     row = SubscriberMessage.objects.get(message=message, subscriber__email="quiet@example.com")
     assert row.status == SubscriberMessage.Status.SUPPRESSED
     assert message.delivery_counts()["suppressed"] == 1
+
+
+@pytest.mark.also_on_sqlite
+def test_a_copy_already_owed_is_suppressed_when_it_is_claimed(mailing_list):
+    SubscriberFactory(mailing_list=mailing_list, email="kept@example.com")
+    SubscriberFactory(mailing_list=mailing_list, email="quiet@example.com")
+    message = MessageFactory(mailing_list=mailing_list, status=Message.Status.DRAFT)
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.SENDING)
+    message.refresh_from_db()
+    pending_deliveries_for(message)
+    suppress(mailing_list, "Quiet@Example.com", Suppression.Reason.MANUAL)
+
+    claimed = claim_batch(message, 10, lease_seconds=60)
+
+    assert [row.subscriber.email for row in claimed] == ["kept@example.com"]
+    row = SubscriberMessage.objects.get(message=message, subscriber__email="quiet@example.com")
+    assert row.status == SubscriberMessage.Status.SUPPRESSED
 
 
 def test_the_owner_searches_adds_removes_and_exports_suppressions(owner_client, mailing_list):
