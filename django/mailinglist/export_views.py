@@ -4,6 +4,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from django.views import View
 
 from mailinglist.exporting import subscriber_csv_lines
@@ -27,7 +28,7 @@ class ExportSubscribersView(LoginRequiredMixin, View):
         status = request.GET.get("status") or None
         if status is not None and status not in SUBSCRIBER_STATUSES:
             return HttpResponseBadRequest(
-                "status is one of " + ", ".join(SUBSCRIBER_STATUSES) + "."
+                _("status is one of %(statuses)s.") % {"statuses": ", ".join(SUBSCRIBER_STATUSES)}
             )
         return subscribers_csv_response(
             mailing_list, mailing_list.subscriber_set.with_status(status)

@@ -5,8 +5,16 @@ from django import forms
 from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from mailinglist.models import SUBSCRIBER_STATUSES, MailingList, Message, Subscriber, Suppression
+from mailinglist.models import (
+    SUBSCRIBER_STATUS_LABELS,
+    MailingList,
+    Message,
+    Subscriber,
+    Suppression,
+)
 from mailinglist.validators import (
     MAX_TEST_ADDRESSES,
     validate_sendable_address,
@@ -18,18 +26,19 @@ class MailingListForm(forms.ModelForm):
     class Meta:
         model = MailingList
         fields = ["name"]
+        labels = {"name": _("Name")}
 
 
 class SubscribeForm(forms.Form):
     email = forms.EmailField(
-        label="Your e-mail address",
+        label=_("Your e-mail address"),
         max_length=Subscriber._meta.get_field("email").max_length,
         validators=[validate_sendable_address],
     )
     # Hidden from people; a bot that fills in every field gives itself away.
     website = forms.CharField(
         required=False,
-        label="Leave this empty",
+        label=_("Leave this empty"),
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
 
@@ -38,8 +47,10 @@ class MessageForm(forms.ModelForm):
     class Meta:
         model = Message
         fields = ["subject", "body"]
+        # The model's default verbose names would not be translated.
+        labels = {"subject": _("Subject"), "body": _("Body")}
         help_texts = {
-            "body": (
+            "body": _(
                 "Markdown. Merge tags put each reader's own values in: {{ name }}, "
                 "{{ email }}, {{ fields.company }}, with a fallback such as "
                 '{{ name|default:"friend" }}. Press Preview to see how it will look.'
@@ -59,6 +70,8 @@ class MailingListSettingsForm(forms.ModelForm):
     class Meta:
         model = MailingList
         fields = ["name", *MailingList.IDENTITY_FIELDS]
+        # The model's default verbose names would not be translated.
+        labels = {"name": _("Name"), "description": _("Description")}
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "thank_you_text": forms.Textarea(attrs={"rows": 4}),
@@ -69,35 +82,41 @@ class MailingListSettingsForm(forms.ModelForm):
 
 class ScheduleForm(forms.Form):
     send_at = forms.DateTimeField(
-        label="Send at",
+        label=_("Send at"),
         widget=forms.DateTimeInput(
             attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S"
         ),
-        help_text="In your time zone, which you can change under Settings.",
+        help_text=_("In your time zone, which you can change under Settings."),
     )
 
     def clean_send_at(self):
         send_at = self.cleaned_data["send_at"]
         if send_at <= timezone.now():
-            raise forms.ValidationError("Choose a time in the future.", code="past")
+            raise forms.ValidationError(_("Choose a time in the future."), code="past")
         return send_at
 
 
 class TestSendForm(forms.Form):
-    emails = forms.CharField(
-        label="Send a test to",
-        help_text=f"Up to {MAX_TEST_ADDRESSES} addresses, separated by commas or spaces.",
-    )
+    emails = forms.CharField(label=_("Send a test to"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Worded in the language of the request, which a class attribute cannot be.
+        self.fields["emails"].help_text = ngettext(
+            "Up to %(limit)s address, separated by commas or spaces.",
+            "Up to %(limit)s addresses, separated by commas or spaces.",
+            MAX_TEST_ADDRESSES,
+        ) % {"limit": MAX_TEST_ADDRESSES}
 
     def clean_emails(self):
         addresses = [
             address for address in re.split(r"[\s,;]+", self.cleaned_data["emails"]) if address
         ]
         if not addresses:
-            raise forms.ValidationError("Name at least one address.", code="required")
+            raise forms.ValidationError(_("Name at least one address."), code="required")
         if len(addresses) > MAX_TEST_ADDRESSES:
             raise forms.ValidationError(
-                "A test goes to at most %(limit)s addresses.",
+                _("A test goes to at most %(limit)s addresses."),
                 code="too_many",
                 params={"limit": MAX_TEST_ADDRESSES},
             )
@@ -107,7 +126,7 @@ class TestSendForm(forms.Form):
                 validate_sendable_address(address)
             except forms.ValidationError:
                 raise forms.ValidationError(
-                    "Mail Ape cannot send to %(address)s.",
+                    _("Mail Ape cannot send to %(address)s."),
                     code="invalid",
                     params={"address": address},
                 ) from None
@@ -117,14 +136,11 @@ class TestSendForm(forms.Form):
 class SubscriberQueryForm(forms.Form):
     """The manage page's search of its subscribers; anything invalid searches for nothing."""
 
-    q = forms.CharField(label="Address contains", required=False, max_length=254)
+    q = forms.CharField(label=_("Address contains"), required=False, max_length=254)
     status = forms.ChoiceField(
-        label="Status",
+        label=_("Status"),
         required=False,
-        choices=[
-            ("", "Any status"),
-            *((status, status.capitalize()) for status in SUBSCRIBER_STATUSES),
-        ],
+        choices=[("", _("Any status")), *SUBSCRIBER_STATUS_LABELS.items()],
     )
 
     def search_and_status(self):
@@ -142,23 +158,23 @@ class SubscriberQueryForm(forms.Form):
 
 class AddSubscriberForm(forms.Form):
     email = forms.EmailField(
-        label="E-mail address",
+        label=_("E-mail address"),
         max_length=Subscriber._meta.get_field("email").max_length,
         validators=[validate_sendable_address],
     )
     name = forms.CharField(
-        label="Name", required=False, max_length=200, validators=[validate_single_line]
+        label=_("Name"), required=False, max_length=200, validators=[validate_single_line]
     )
     agreed = forms.BooleanField(
-        label="They already agreed to get this list (no confirmation e-mail)", required=False
+        label=_("They already agreed to get this list (no confirmation e-mail)"), required=False
     )
 
 
 class SuppressionQueryForm(forms.Form):
-    q = forms.CharField(label="Search addresses", required=False, max_length=254)
+    q = forms.CharField(label=_("Search addresses"), required=False, max_length=254)
 
 
 class AddSuppressionForm(forms.Form):
     email = forms.EmailField(
-        label="Address to suppress", max_length=Suppression._meta.get_field("email").max_length
+        label=_("Address to suppress"), max_length=Suppression._meta.get_field("email").max_length
     )

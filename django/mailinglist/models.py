@@ -12,6 +12,8 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Cast, Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist import queueing
 from mailinglist.delivery.states import (
@@ -59,53 +61,53 @@ class MailingList(models.Model):
     created = models.DateTimeField(default=timezone.now, editable=False)
     # The list's own identity in its e-mails and on its subscriber pages.
     from_name = models.CharField(
-        "sender's name",
+        _("sender's name"),
         max_length=100,
         blank=True,
         validators=[validate_single_line],
-        help_text="The sender's name in readers' inboxes; the list's name if empty.",
+        help_text=_("The sender's name in readers' inboxes; the list's name if empty."),
     )
     from_email = models.EmailField(
-        "sender's address",
+        _("sender's address"),
         blank=True,
         validators=[validate_from_address],
-        help_text="The sender's address; Mail Ape's own if empty.",
+        help_text=_("The sender's address; Mail Ape's own if empty."),
     )
     reply_to = models.EmailField(
-        "reply-to address",
+        _("reply-to address"),
         blank=True,
         validators=[validate_sendable_address],
-        help_text="Where readers' replies go, if not to the sender's address.",
+        help_text=_("Where readers' replies go, if not to the sender's address."),
     )
     description = models.TextField(
-        blank=True, max_length=2000, help_text="Shown on the subscribe page."
+        blank=True, max_length=2000, help_text=_("Shown on the subscribe page.")
     )
     thank_you_text = models.TextField(
-        "text after subscribing",
+        _("text after subscribing"),
         blank=True,
         max_length=10_000,
-        help_text="Markdown shown to a visitor who has just subscribed.",
+        help_text=_("Markdown shown to a visitor who has just subscribed."),
     )
     confirmation_text = models.TextField(
-        "text after confirming",
+        _("text after confirming"),
         blank=True,
         max_length=10_000,
-        help_text="Markdown shown to a subscriber who has just confirmed.",
+        help_text=_("Markdown shown to a subscriber who has just confirmed."),
     )
     subscribed_url = models.URLField(
-        "page after subscribing",
+        _("page after subscribing"),
         blank=True,
-        help_text="A page of your own to send visitors to after subscribing, instead.",
+        help_text=_("A page of your own to send visitors to after subscribing, instead."),
     )
     confirmed_url = models.URLField(
-        "page after confirming",
+        _("page after confirming"),
         blank=True,
-        help_text="A page of your own to send subscribers to after confirming, instead.",
+        help_text=_("A page of your own to send subscribers to after confirming, instead."),
     )
     archive = models.BooleanField(
-        "public archive",
+        _("public archive"),
         default=False,
-        help_text="Publish the messages sent to this list on a public page and Atom feed.",
+        help_text=_("Publish the messages sent to this list on a public page and Atom feed."),
     )
 
     objects = MailingListQuerySet.as_manager()
@@ -221,6 +223,12 @@ STATUS_CONDITIONS = {
     "bounced": Q(confirmed=False, unsubscribed__isnull=True, bounced__isnull=False),
 }
 SUBSCRIBER_STATUSES = tuple(STATUS_CONDITIONS)
+SUBSCRIBER_STATUS_LABELS = {
+    "confirmed": _("Confirmed"),
+    "unconfirmed": _("Unconfirmed"),
+    "unsubscribed": _("Unsubscribed"),
+    "bounced": _("Bounced"),
+}
 
 
 class SubscriberQuerySet(models.QuerySet):
@@ -267,7 +275,7 @@ class SubscriberManager(models.Manager.from_queryset(SubscriberQuerySet)):  # ty
         existing = self.filter(mailing_list=mailing_list, email__iexact=email).first()
         if existing is not None and existing.unsubscribed is not None:
             raise ValidationError(
-                "%(email)s unsubscribed from this list; only they can subscribe again.",
+                _("%(email)s unsubscribed from this list; only they can subscribe again."),
                 code="unsubscribed",
                 params={"email": existing.email},
             )
@@ -335,7 +343,7 @@ class Subscriber(models.Model):
                 Lower("email"),
                 "mailing_list",
                 name="unique_subscriber_email_per_list",
-                violation_error_message="This e-mail address is already on the list.",
+                violation_error_message=_("This e-mail address is already on the list."),
             )
         ]
         indexes = [
@@ -663,7 +671,7 @@ class Message(models.Model):
     def queue_delivery(self, workers=1, countdown=0):
         """Set workers delivery tasks on the message once the transaction commits."""
         self.note_delivery_activity()
-        for _ in range(workers):
+        for _worker in range(workers):
             queueing.after_commit(
                 queueing.SEND_SUBSCRIBER_MESSAGES, str(self.pk), countdown=countdown
             )
@@ -840,10 +848,10 @@ class SubscriberImportRejection(models.Model):
 
 
 class SuppressionReason(models.TextChoices):
-    HARD_BOUNCE = "hard_bounce", "Hard bounce"
-    SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
-    COMPLAINT = "complaint", "Spam complaint"
-    MANUAL = "manual", "Added by hand"
+    HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+    SOFT_BOUNCES = "soft_bounces", _("Repeated soft bounces")
+    COMPLAINT = "complaint", _("Spam complaint")
+    MANUAL = "manual", _("Added by hand")
 
 
 class SuppressionQuerySet(models.QuerySet):
@@ -876,10 +884,9 @@ class SuppressionQuerySet(models.QuerySet):
         reason = self.reasons_for(owner_id, [address.lower()]).get(address.lower())
         if reason is None:
             return None
-        return (
-            f"{address} is on your suppression list ({reason.label.lower()}); "
-            "remove it from there first."
-        )
+        return gettext(
+            "%(address)s is on your suppression list (%(reason)s); remove it from there first."
+        ) % {"address": address, "reason": reason.label.lower()}
 
 
 class Suppression(models.Model):
@@ -904,7 +911,7 @@ class Suppression(models.Model):
                 Lower("email"),
                 "owner",
                 name="unique_suppression_per_owner",
-                violation_error_message="This address is already on your suppression list.",
+                violation_error_message=_("This address is already on your suppression list."),
             )
         ]
 
@@ -923,10 +930,10 @@ class Suppression(models.Model):
 
 
 class DeliveryEventKind(models.TextChoices):
-    HARD_BOUNCE = "hard_bounce", "Hard bounce"
-    SOFT_BOUNCE = "soft_bounce", "Soft bounce"
-    COMPLAINT = "complaint", "Spam complaint"
-    UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+    HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+    SOFT_BOUNCE = "soft_bounce", _("Soft bounce")
+    COMPLAINT = "complaint", _("Spam complaint")
+    UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
 
 
 class DeliveryEvent(models.Model):

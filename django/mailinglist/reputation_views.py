@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView
 
@@ -46,7 +47,10 @@ class SuppressionListView(LoginRequiredMixin, View):
             except ValidationError as error:
                 form.add_error("email", error)
             else:
-                messages.success(request, f"{form.cleaned_data['email']} gets no more mail.")
+                messages.success(
+                    request,
+                    _("%(email)s gets no more mail.") % {"email": form.cleaned_data["email"]},
+                )
                 return redirect("mailinglist:suppression_list")
         return self.get(request, add_form=form, status=400)
 
@@ -65,8 +69,11 @@ class RemoveSuppressionView(LoginRequiredMixin, View):
         suppression.delete()
         messages.success(
             request,
-            f"{suppression.email} is no longer suppressed; it gets mail again once it is "
-            "subscribed and confirmed.",
+            _(
+                "%(email)s is no longer suppressed; it gets mail again once it is "
+                "subscribed and confirmed."
+            )
+            % {"email": suppression.email},
         )
         return redirect("mailinglist:suppression_list")
 

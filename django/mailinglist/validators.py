@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail.message import sanitize_address
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 
 # Big enough for any newsletter, small enough that rendering it stays quick.
 MAX_MESSAGE_BODY_BYTES = 512 * 1024
@@ -17,7 +18,9 @@ CUSTOM_FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
 def validate_single_line(value):
     """Reject characters that would split an e-mail header or a page title."""
     if _has_control_characters(value):
-        raise ValidationError("Use a single line without control characters.", code="single_line")
+        raise ValidationError(
+            _("Use a single line without control characters."), code="single_line"
+        )
 
 
 def _has_control_characters(value):
@@ -29,7 +32,7 @@ def validate_sendable_address(value):
     would break or add header lines, or with a local part Django's mail API rewrites
     (one in another script than ASCII, or needlessly quoted)."""
     error = ValidationError(
-        "Mail Ape cannot send to this address as it is written.", code="unsendable"
+        _("Mail Ape cannot send to this address as it is written."), code="unsendable"
     )
     if _has_control_characters(value):
         raise error
@@ -48,7 +51,7 @@ def validate_from_address(value):
     domain = value.rpartition("@")[2].lower()
     if allowed and domain not in allowed:
         raise ValidationError(
-            "Mail Ape may send only from addresses at %(domains)s.",
+            _("Mail Ape may send only from addresses at %(domains)s."),
             code="from_domain",
             params={"domains": ", ".join(sorted(allowed))},
         )
@@ -58,7 +61,7 @@ def validate_message_body(value):
     size = len(value.encode())
     if size > MAX_MESSAGE_BODY_BYTES:
         raise ValidationError(
-            "The message is %(size)s; it can be at most %(limit)s.",
+            _("The message is %(size)s; it can be at most %(limit)s."),
             code="too_big",
             params={
                 "size": filesizeformat(size),
@@ -71,26 +74,30 @@ def validate_subscriber_fields(value):
     """A subscriber's custom fields: at most MAX_CUSTOM_FIELDS text values under keys a
     merge tag can name."""
     if not isinstance(value, dict):
-        raise ValidationError("Custom fields are an object of names and texts.", code="type")
+        raise ValidationError(_("Custom fields are an object of names and texts."), code="type")
     if len(value) > MAX_CUSTOM_FIELDS:
         raise ValidationError(
-            "A subscriber has at most %(limit)s custom fields.",
+            _("A subscriber has at most %(limit)s custom fields."),
             code="too_many",
             params={"limit": MAX_CUSTOM_FIELDS},
         )
     for key, text in value.items():
         if not isinstance(key, str) or not CUSTOM_FIELD_KEY.fullmatch(key):
             raise ValidationError(
-                "A custom field's name is lower-case letters, digits and underscores, "
-                "starting with a letter: %(key)s is not.",
+                _(
+                    "A custom field's name is lower-case letters, digits and underscores, "
+                    "starting with a letter: %(key)s is not."
+                ),
                 code="key",
                 params={"key": key},
             )
         # PostgreSQL's JSON cannot hold a NUL character.
         if not isinstance(text, str) or len(text) > MAX_CUSTOM_FIELD_LENGTH or "\0" in text:
             raise ValidationError(
-                "The custom field %(key)s must be a text of at most %(limit)s characters, "
-                "without NUL characters.",
+                _(
+                    "The custom field %(key)s must be a text of at most %(limit)s characters, "
+                    "without NUL characters."
+                ),
                 code="value",
                 params={"key": key, "limit": MAX_CUSTOM_FIELD_LENGTH},
             )

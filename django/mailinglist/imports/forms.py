@@ -1,26 +1,27 @@
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist.models import SubscriberImport
 
 
 class SubscriberImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text=(
+        label=_("CSV file"),
+        help_text=_(
             "Exported from a spreadsheet, Mailchimp, listmonk or another tool: one row per "
             "person, with a header row naming an e-mail column."
         ),
     )
     status = forms.ChoiceField(
-        label="These people are",
+        label=_("These people are"),
         choices=SubscriberImport.SubscriberStatus.choices,
         widget=forms.RadioSelect,
         initial=SubscriberImport.SubscriberStatus.UNCONFIRMED,
     )
     opted_in = forms.BooleanField(
-        label="I confirm that everyone in this file agreed to get this list's e-mails.",
+        label=_("I confirm that everyone in this file agreed to get this list's e-mails."),
         required=False,
     )
 
@@ -28,7 +29,7 @@ class SubscriberImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > settings.MAIL_APE_IMPORT_MAX_BYTES:
             raise forms.ValidationError(
-                "The file is %(size)s; Mail Ape imports files of up to %(limit)s.",
+                _("The file is %(size)s; Mail Ape imports files of up to %(limit)s."),
                 code="too_big",
                 params={
                     "size": filesizeformat(upload.size),
@@ -44,8 +45,10 @@ class SubscriberImportForm(forms.Form):
             self.add_error(
                 "opted_in",
                 forms.ValidationError(
-                    "Importing people as confirmed needs your word that they agreed; "
-                    "otherwise choose to send them a confirmation e-mail.",
+                    _(
+                        "Importing people as confirmed needs your word that they agreed; "
+                        "otherwise choose to send them a confirmation e-mail."
+                    ),
                     code="consent",
                 ),
             )

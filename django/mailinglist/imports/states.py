@@ -5,26 +5,27 @@ while it is still in one of the move's source states.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist.delivery.states import Transition
 
 
 class ImportState(models.TextChoices):
     # The web's upload is being read for its preview; the API's skips this.
-    ANALYSING = "analysing", "Reading the file"
+    ANALYSING = "analysing", _("Reading the file")
     # The preview is ready; nothing is written until the owner starts the import.
-    READY = "ready", "Waiting for you to start it"
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Importing"
-    FINISHED = "finished", "Finished"
-    FAILED = "failed", "Failed"
+    READY = "ready", _("Waiting for you to start it")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Importing")
+    FINISHED = "finished", _("Finished")
+    FAILED = "failed", _("Failed")
 
 
 class ImportedStatus(models.TextChoices):
     """What the people of a file become."""
 
-    CONFIRMED = "confirmed", "Confirmed: they agreed to get this list elsewhere"
-    UNCONFIRMED = "unconfirmed", "Unconfirmed: send each new address a confirmation e-mail"
+    CONFIRMED = "confirmed", _("Confirmed: they agreed to get this list elsewhere")
+    UNCONFIRMED = "unconfirmed", _("Unconfirmed: send each new address a confirmation e-mail")
 
 
 class ImportTransition:

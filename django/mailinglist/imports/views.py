@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, FormView
 from django.views.generic.detail import SingleObjectMixin
@@ -72,7 +73,10 @@ class StartImportView(OwnedImportMixin, SingleObjectMixin, View):
     def post(self, request, pk):
         subscriber_import = self.get_object()
         if not running.start(subscriber_import):
-            messages.warning(request, f"The import is {subscriber_import.get_status_display()}.")
+            messages.warning(
+                request,
+                _("The import is %(status)s.") % {"status": subscriber_import.get_status_display()},
+            )
         return redirect(subscriber_import)
 
 
