@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run by Packer: Ubuntu packages, the app's virtualenv and its static files.
+# Run by Packer: Ubuntu packages, the app's virtualenv, its static files and translations.
 set -euo pipefail
 
 readonly APP_ROOT=${APP_ROOT:-/mailape}
@@ -21,6 +21,10 @@ rm -rf "${APP_ROOT}/django/var" "${APP_ROOT}/django/staticfiles"
 (cd "${APP_ROOT}/django" &&
     DJANGO_SETTINGS_MODULE=config.development_settings \
         "${APP_ROOT}/virtualenv/bin/python" manage.py collectstatic --noinput --verbosity 0)
+# The translations' .mo files are built here, from the committed .po catalogues.
+(cd "${APP_ROOT}/django" &&
+    DJANGO_SETTINGS_MODULE=config.development_settings \
+        "${APP_ROOT}/virtualenv/bin/python" manage.py compilemessages --verbosity 0)
 
 sudo chown -R root:root "${APP_ROOT}"
 sudo chown www-data:www-data /var/log/mailape /var/lib/mailape
