@@ -1,6 +1,7 @@
 """Requests the API refuses before any view sees them, answered in JSON like every other error."""
 
 from django.core.exceptions import RequestDataTooBig
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -22,7 +23,7 @@ def handle_api_exception(exc, context):
     """DRF's handler, and a 413 for a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE."""
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            {"detail": "The request body is too large."},
+            {"detail": _("The request body is too large.")},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return exception_handler(exc, context)

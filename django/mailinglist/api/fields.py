@@ -6,6 +6,7 @@ script that sends the wrong type has a bug it should hear about.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator, validate_email
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
@@ -73,9 +74,9 @@ class AddressListField(serializers.Field):
     """A list of addresses Mail Ape can send to; its errors are a flat list of sentences."""
 
     default_error_messages = {
-        "not_a_list": "Give a list of addresses.",
-        "length": "Give from 1 to {max_length} addresses.",
-        "invalid": "Mail Ape cannot send to {address}.",
+        "not_a_list": _("Give a list of addresses."),
+        "length": _("Give from 1 to {max_length} addresses."),
+        "invalid": _("Mail Ape cannot send to {address}."),
     }
 
     def __init__(self, max_length, **kwargs):

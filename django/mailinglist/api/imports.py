@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -81,8 +82,11 @@ class SubscriberImportRequestSerializer(serializers.Serializer):
     def validate_file(self, upload):
         if upload.size > settings.MAIL_APE_IMPORT_MAX_BYTES:
             raise serializers.ValidationError(
-                f"The file is {filesizeformat(upload.size)}; Mail Ape imports files of up to "
-                f"{filesizeformat(settings.MAIL_APE_IMPORT_MAX_BYTES)}."
+                _("The file is %(size)s; Mail Ape imports files of up to %(limit)s.")
+                % {
+                    "size": filesizeformat(upload.size),
+                    "limit": filesizeformat(settings.MAIL_APE_IMPORT_MAX_BYTES),
+                }
             )
         return upload
 

@@ -1,5 +1,6 @@
 """Pages of plain JSON arrays, with the neighbouring pages named in a Link header (RFC 8288)."""
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ def positive_int_parameter(request, name, default):
     except ValueError:
         value = 0
     if value < 1:
-        raise ValidationError({name: ["Use a whole number from 1 up."]})
+        raise ValidationError({name: [_("Use a whole number from 1 up.")]})
     return value
 
 

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -288,16 +289,16 @@ class MessageSerializer(StrictHyperlinkedModelSerializer):
         status = attrs.get("status", self.instance.status if self.instance else None)
         send_at = attrs.get("send_at")
         if send_at is not None and send_at <= timezone.now():
-            raise serializers.ValidationError({"send_at": ["Choose a time in the future."]})
+            raise serializers.ValidationError({"send_at": [_("Choose a time in the future.")]})
         if (
             status == MessageState.SCHEDULED
             and send_at is None
             and not (self.instance and self.instance.send_at)
         ):
-            raise serializers.ValidationError({"send_at": ["A scheduled message needs one."]})
+            raise serializers.ValidationError({"send_at": [_("A scheduled message needs one.")]})
         if send_at is not None and status != MessageState.SCHEDULED:
             raise serializers.ValidationError(
-                {"send_at": ['Only a message with status "scheduled" has one.']}
+                {"send_at": [_('Only a message with status "scheduled" has one.')]}
             )
         return attrs
 
@@ -315,14 +316,14 @@ class MessageUpdateSerializer(MessageSerializer):
 
     def update(self, message, validated_data):
         if not message.is_editable:
-            raise Conflict("This message went out, so it can no longer change.")
+            raise Conflict(_("This message went out, so it can no longer change."))
         if "subject" in validated_data or "body" in validated_data:
             edited = message.edit(
                 subject=validated_data.get("subject", message.subject),
                 body=validated_data.get("body", message.body),
             )
             if not edited:
-                raise Conflict("This message went out before the change.")
+                raise Conflict(_("This message went out before the change."))
         status = validated_data.get("status")
         if status == MessageState.DRAFT:
             message.unschedule()
@@ -367,7 +368,7 @@ class SendSerializer(serializers.Serializer):
 
     def validate_send_at(self, send_at):
         if send_at <= timezone.now():
-            raise serializers.ValidationError("Choose a time in the future.")
+            raise serializers.ValidationError(_("Choose a time in the future."))
         return send_at
 
 

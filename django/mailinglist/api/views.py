@@ -3,6 +3,7 @@
 from functools import cached_property
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -42,7 +43,13 @@ def status_parameter(request):
     """The ?status= a subscriber collection is filtered by, or None."""
     status_filter = request.query_params.get("status")
     if status_filter is not None and status_filter not in SUBSCRIBER_STATUSES:
-        raise ValidationError({"status": [f"Use one of {', '.join(SUBSCRIBER_STATUSES)}."]})
+        raise ValidationError(
+            {
+                "status": [
+                    _("Use one of %(statuses)s.") % {"statuses": ", ".join(SUBSCRIBER_STATUSES)}
+                ]
+            }
+        )
     return status_filter
 
 
@@ -134,10 +141,13 @@ class SubscriberListCreateView(MailingListChildrenMixin, generics.ListCreateAPIV
             return super().create(request, *args, **kwargs)
         if not 1 <= len(request.data) <= MAX_BULK_SUBSCRIBERS:
             raise ValidationError(
-                {"detail": f"Send from 1 to {MAX_BULK_SUBSCRIBERS} subscribers at once."}
+                {
+                    "detail": _("Send from 1 to %(limit)s subscribers at once.")
+                    % {"limit": MAX_BULK_SUBSCRIBERS}
+                }
             )
         if not all(isinstance(item, dict) for item in request.data):
-            raise ValidationError({"detail": "Each item of the array is a subscriber object."})
+            raise ValidationError({"detail": _("Each item of the array is a subscriber object.")})
         return Response(add_subscribers(request, self.mailing_list, request.data))
 
 
@@ -221,16 +231,20 @@ class SendMessageView(OwnedMessageActionView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if not message.is_editable:
-            raise Conflict("This message went out already.")
+            raise Conflict(_("This message went out already."))
         send_at = serializer.validated_data.get("send_at")
         if send_at is not None:
             message.schedule(send_at)
         elif not message.recipients().exists():
             raise ValidationError(
-                {"detail": "Nobody would get this message: the list has no confirmed subscribers."}
+                {
+                    "detail": _(
+                        "Nobody would get this message: the list has no confirmed subscribers."
+                    )
+                }
             )
         elif not message.send():
-            raise Conflict("This message went out already.")
+            raise Conflict(_("This message went out already."))
         return Response(MessageDetailSerializer(message, context={"request": request}).data)
 
 
@@ -248,7 +262,7 @@ class TestMessageView(OwnedMessageActionView):
         serializer.is_valid(raise_exception=True)
         addresses = serializer.validated_data.get("emails") or [request.user.email]
         if not all(addresses):
-            raise ValidationError({"emails": ["Your account has no address; name one."]})
+            raise ValidationError({"emails": [_("Your account has no address; name one.")]})
         queueing.after_commit(queueing.SEND_TEST_COPIES, str(message.pk), *addresses)
         return Response({"emails": addresses}, status=status.HTTP_202_ACCEPTED)
 

@@ -15,7 +15,7 @@ from mailinglist.tests.factories import MailingListFactory, MessageFactory, Subs
 from user.tests.factories import PASSWORD, UserFactory
 
 CATALOGUE = settings.LOCALE_PATHS[0] / "zh_Hans" / "LC_MESSAGES" / "django.po"
-PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%")
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w+\}")
 
 
 @pytest.fixture(autouse=True)
