@@ -35,6 +35,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist.markdown import render_markdown
 from mailinglist.validators import CUSTOM_FIELD_KEY
@@ -266,15 +267,17 @@ def validate_merge_tags(value: str) -> None:
     text = MergeText.parse(value)
     if text.refused:
         raise ValidationError(
-            "%(refused)s: not a merge tag. Merge tags are {{ name }}, {{ email }} and "
-            '{{ fields.<key> }}, each with an optional |default:"text"; write \\{{ for a '
-            "literal {{.",
+            _(
+                "%(refused)s: not a merge tag. Merge tags are {{ name }}, {{ email }} and "
+                '{{ fields.<key> }}, each with an optional |default:"text"; write \\{{ for a '
+                "literal {{."
+            ),
             code="merge_tag",
             params={"refused": ", ".join(list(dict.fromkeys(text.refused))[:MAX_REFUSED_QUOTED])},
         )
     if len(text.tags) > MAX_MERGE_TAGS:
         raise ValidationError(
-            "The message has %(count)s merge tags; it can have at most %(limit)s.",
+            _("The message has %(count)s merge tags; it can have at most %(limit)s."),
             code="too_many_merge_tags",
             params={"count": len(text.tags), "limit": MAX_MERGE_TAGS},
         )
