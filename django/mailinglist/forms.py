@@ -6,7 +6,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from mailinglist.models import (
     SUBSCRIBER_STATUS_LABELS,
@@ -26,7 +26,7 @@ class MailingListForm(forms.ModelForm):
     class Meta:
         model = MailingList
         fields = ["name"]
-        labels = {"name": _("Name")}
+        labels = {"name": pgettext_lazy("mailing list", "Name")}
 
 
 class SubscribeForm(forms.Form):
@@ -71,7 +71,10 @@ class MailingListSettingsForm(forms.ModelForm):
         model = MailingList
         fields = ["name", *MailingList.IDENTITY_FIELDS]
         # The model's default verbose names would not be translated.
-        labels = {"name": _("Name"), "description": _("Description")}
+        labels = {
+            "name": pgettext_lazy("mailing list", "Name"),
+            "description": _("Description"),
+        }
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "thank_you_text": forms.Textarea(attrs={"rows": 4}),

@@ -12,7 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Cast, Lower
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from mailinglist import queueing
@@ -223,6 +223,14 @@ STATUS_CONDITIONS = {
     "bounced": Q(confirmed=False, unsubscribed__isnull=True, bounced__isnull=False),
 }
 SUBSCRIBER_STATUSES = tuple(STATUS_CONDITIONS)
+# As the owner's pages name a status in a sentence ("3 confirmed", "confirmed · since …").
+SUBSCRIBER_STATUS_NAMES = {
+    "confirmed": pgettext_lazy("subscriber status", "confirmed"),
+    "unconfirmed": pgettext_lazy("subscriber status", "unconfirmed"),
+    "unsubscribed": pgettext_lazy("subscriber status", "unsubscribed"),
+    "bounced": pgettext_lazy("subscriber status", "bounced"),
+}
+# As a choice of statuses names them.
 SUBSCRIBER_STATUS_LABELS = {
     "confirmed": _("Confirmed"),
     "unconfirmed": _("Unconfirmed"),
@@ -401,6 +409,10 @@ class Subscriber(models.Model):
         if self.unsubscribed:
             return "unsubscribed"
         return "bounced" if self.bounced else "unconfirmed"
+
+    @property
+    def status_name(self):
+        return SUBSCRIBER_STATUS_NAMES[self.status]
 
     def confirm(self):
         self.confirmed = True

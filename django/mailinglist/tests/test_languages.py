@@ -39,6 +39,7 @@ def test_the_new_list_page_is_in_chinese_for_a_chinese_browser(client, owner):
     ).content.decode()
 
     assert "<h1>新建邮件列表</h1>" in page
+    assert "名称" in page
     assert ">创建</button>" in page
     assert "New mailing list" not in page
 
@@ -60,6 +61,19 @@ def test_a_chinese_browser_gets_form_errors_in_chinese(client, owner):
     ).content.decode()
 
     assert "该字段是必填项。" in page
+
+
+@pytest.mark.django_db
+def test_the_manage_page_names_subscriber_statuses_in_chinese(client, owner):
+    mailing_list = MailingListFactory(owner=owner)
+    SubscriberFactory(mailing_list=mailing_list, confirmed=True)
+
+    page = client.get(
+        mailing_list.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+
+    assert '<span class="subscriber-status">已确认</span>' in page
+    assert "1 已确认 · 0 未确认 · 0 已退订 · 0 已退信" in page
 
 
 @pytest.mark.django_db
