@@ -89,6 +89,9 @@ urlpatterns = [
     path(
         "message/<uuid:pk>/progress", views.MessageProgressView.as_view(), name="message_progress"
     ),
+    path(
+        "message/<uuid:pk>/timeline", views.MessageTimelineView.as_view(), name="message_timeline"
+    ),
     *(
         path(
             f"message/<uuid:pk>/{control.name}",
