@@ -58,7 +58,7 @@ def _https_unless_said(model_field, **kwargs):
 class MailingListSettingsForm(forms.ModelForm):
     class Meta:
         model = MailingList
-        fields = ["name", *MailingList.IDENTITY_FIELDS]
+        fields = ["name", *MailingList.IDENTITY_FIELDS, "language"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "thank_you_text": forms.Textarea(attrs={"rows": 4}),

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Cast, Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist import queueing
 from mailinglist.delivery.states import (
@@ -106,6 +107,13 @@ class MailingList(models.Model):
         "public archive",
         default=False,
         help_text="Publish the messages sent to this list on a public page and Atom feed.",
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=15,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text=_("The language of the list's pages and of the e-mails its subscribers get."),
     )
 
     objects = MailingListQuerySet.as_manager()
