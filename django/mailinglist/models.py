@@ -382,6 +382,16 @@ class Subscriber(models.Model):
         queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
         return True
 
+    def request_confirmation_again(self):
+        """Queue another confirmation e-mail, as subscribing again would (see
+        SubscriberManager.subscribe): only if one is still missing, within the limits of
+        claim_confirmation and never to a suppressed address; returns whether one was queued."""
+        if self.confirmed:
+            return False
+        if Suppression.objects.refusal(self.mailing_list.owner_id, self.email) is not None:
+            return False
+        return self.request_confirmation()
+
     def claim_confirmation(self):
         """Whether a confirmation e-mail may go out now: not if one went to this subscriber
         in the last few minutes, or the address has had its share of them from every list."""
@@ -671,7 +681,7 @@ class Message(models.Model):
     def queue_delivery(self, workers=1, countdown=0):
         """Set workers delivery tasks on the message once the transaction commits."""
         self.note_delivery_activity()
-        for _ in range(workers):
+        for _worker in range(workers):
             queueing.after_commit(
                 queueing.SEND_SUBSCRIBER_MESSAGES, str(self.pk), countdown=countdown
             )
