@@ -66,6 +66,15 @@ class MailingListSettingsForm(forms.ModelForm):
         }
         formfield_callback = _https_unless_said
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A script that posts the form as it was before lists had a language keeps the
+        # list's own.
+        self.fields["language"].required = False
+
+    def clean_language(self):
+        return self.cleaned_data["language"] or self.instance.language
+
 
 class ScheduleForm(forms.Form):
     send_at = forms.DateTimeField(
