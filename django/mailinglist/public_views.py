@@ -202,6 +202,10 @@ class UnsubscribeView(SubscriberLinkView):
     def act(self):
         self.subscriber.unsubscribe()
 
+    def context(self, **extra):
+        # The manage page takes the same token.
+        return super().context(manage_token=self.kwargs["token"], **extra)
+
 
 class ManageSubscriptionMixin:
     """A page of the "manage your subscription" link in every e-mail, which carries the

@@ -76,6 +76,10 @@ def test_an_unsubscribe_link_used_twice_says_you_are_unsubscribed_and_changes_no
         assert "You're unsubscribed from Banana Facts" in response.content.decode()
         assert "<form" not in response.content.decode()
     assert Subscriber.objects.get(pk=subscriber.pk).unsubscribed == first_time
+    manage = re.search(r'href="(/mailinglist/subscription/[^"]+)"', again.content.decode())[1]
+    manage_page = client.get(manage).content.decode()
+    assert "Your subscriptions" in manage_page
+    assert "Banana Facts" in manage_page
 
 
 def test_an_expired_confirmation_link_sends_a_new_email_whose_link_works(
