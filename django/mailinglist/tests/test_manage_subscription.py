@@ -3,6 +3,7 @@ the address is on, unsubscribing from one or all, and a copy of what is stored."
 
 import json
 import re
+import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -10,8 +11,9 @@ from django.core import mail
 from django.urls import reverse
 
 from mailinglist import emails
-from mailinglist.models import DeliveryEvent, Subscriber, SubscriberMessage, Suppression
+from mailinglist.models import DeliveryEvent, Message, Subscriber, SubscriberMessage, Suppression
 from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tests.harness import wait_until
 from mailinglist.tokens import unsubscribe_token_generator
 from user.tests.factories import UserFactory
 
@@ -227,3 +229,28 @@ def test_the_shared_copy_puts_the_same_token_in_both_links(ape, monkeypatch):
     token = unsubscribe_token_generator.make_token(banana)
     assert f"/mailinglist/unsubscribe/{token}" in copy.body
     assert f"/mailinglist/subscription/{token}" in copy.body
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_delivers_a_chinese_lists_message_with_a_working_manage_link(
+    live_server, smtp_sink, start_celery_worker
+):
+    start_celery_worker(smtp_sink.port, link_domain=live_server.url)
+    subscriber = SubscriberFactory(
+        email="ape@example.com", mailing_list__name="香蕉新闻", mailing_list__language="zh-hans"
+    )
+    Message.objects.create(mailing_list=subscriber.mailing_list, subject="Ripe", body="Hi")
+
+    [delivered] = wait_until(
+        lambda: smtp_sink.received_by("ape@example.com"), message="the list message"
+    )
+    assert delivered["Content-Language"] == "zh-hans"
+    html = delivered.get_body(preferencelist=("html",)).get_content()
+    assert '<html lang="zh-hans">' in html
+    link = re.search(r'href="([^"]+/mailinglist/subscription/[^"]+)"', html)[1]
+    assert link.startswith(live_server.url)
+    with urllib.request.urlopen(link, timeout=10) as page:
+        content = page.read().decode()
+    assert '<html lang="zh-hans">' in content
+    assert "香蕉新闻" in content
