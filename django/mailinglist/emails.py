@@ -46,16 +46,12 @@ def _unsubscribe_url(token: str) -> str:
 
 
 def _manage_url(token: str) -> str:
+    """The "manage your subscription" page, which takes the unsubscribe token."""
     return absolute_url(reverse("mailinglist:manage_subscription", kwargs={"token": token}))
 
 
 def unsubscribe_link(subscriber: Subscriber) -> str:
     return _unsubscribe_url(unsubscribe_token_generator.make_token(subscriber))
-
-
-def manage_link(subscriber: Subscriber) -> str:
-    """The subscriber's "manage your subscription" page, which takes the unsubscribe token."""
-    return _manage_url(unsubscribe_token_generator.make_token(subscriber))
 
 
 def view_in_browser_link(message: Message) -> str:
