@@ -58,13 +58,22 @@ def _https_unless_said(model_field, **kwargs):
 class MailingListSettingsForm(forms.ModelForm):
     class Meta:
         model = MailingList
-        fields = ["name", *MailingList.IDENTITY_FIELDS]
+        fields = ["name", *MailingList.IDENTITY_FIELDS, "language"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "thank_you_text": forms.Textarea(attrs={"rows": 4}),
             "confirmation_text": forms.Textarea(attrs={"rows": 4}),
         }
         formfield_callback = _https_unless_said
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A script that posts the form as it was before lists had a language keeps the
+        # list's own.
+        self.fields["language"].required = False
+
+    def clean_language(self):
+        return self.cleaned_data["language"] or self.instance.language
 
 
 class ScheduleForm(forms.Form):

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Cast, Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist import queueing
 from mailinglist.delivery.states import (
@@ -106,6 +107,13 @@ class MailingList(models.Model):
         "public archive",
         default=False,
         help_text="Publish the messages sent to this list on a public page and Atom feed.",
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=15,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text=_("The language of the list's pages and of the e-mails its subscribers get."),
     )
 
     objects = MailingListQuerySet.as_manager()
@@ -373,6 +381,16 @@ class Subscriber(models.Model):
             return False
         queueing.after_commit(queueing.SEND_CONFIRMATION_EMAIL, str(self.pk))
         return True
+
+    def request_confirmation_again(self):
+        """Queue another confirmation e-mail, as subscribing again would (see
+        SubscriberManager.subscribe): only if one is still missing, within the limits of
+        claim_confirmation and never to a suppressed address; returns whether one was queued."""
+        if self.confirmed:
+            return False
+        if Suppression.objects.refusal(self.mailing_list.owner_id, self.email) is not None:
+            return False
+        return self.request_confirmation()
 
     def claim_confirmation(self):
         """Whether a confirmation e-mail may go out now: not if one went to this subscriber
@@ -663,7 +681,7 @@ class Message(models.Model):
     def queue_delivery(self, workers=1, countdown=0):
         """Set workers delivery tasks on the message once the transaction commits."""
         self.note_delivery_activity()
-        for _ in range(workers):
+        for _worker in range(workers):
             queueing.after_commit(
                 queueing.SEND_SUBSCRIBER_MESSAGES, str(self.pk), countdown=countdown
             )
