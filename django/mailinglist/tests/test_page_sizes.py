@@ -42,6 +42,11 @@ def site(transactional_db, settings, tmp_path):
     )
     reader = SubscriberFactory(mailing_list=mailing_list, email=LONG_ADDRESS, name="Koko")
     waiting = SubscriberFactory(mailing_list=mailing_list, confirmed=False)
+    late = SubscriberFactory(mailing_list=mailing_list, confirmed=False)
+    expired_token = confirmation_token_generator.make_token(late, now=0)
+    confirmed_since = SubscriberFactory(mailing_list=mailing_list, confirmed=False)
+    used_token = confirmation_token_generator.make_token(confirmed_since)
+    confirmed_since.confirm()
     for n in range(3):
         SubscriberFactory(mailing_list=mailing_list, email=f"fan{n}@bananas.example")
     Suppression.objects.create(owner=owner, email="gone@example.com", reason="hard_bounce")
@@ -100,8 +105,14 @@ def site(transactional_db, settings, tmp_path):
                 "mailinglist:confirm_subscription",
                 kwargs={"token": confirmation_token_generator.make_token(waiting)},
             ),
+            reverse("mailinglist:confirm_subscription", kwargs={"token": expired_token}),
+            reverse("mailinglist:confirm_subscription", kwargs={"token": used_token}),
             reverse(
                 "mailinglist:unsubscribe",
+                kwargs={"token": unsubscribe_token_generator.make_token(reader)},
+            ),
+            reverse(
+                "mailinglist:manage_subscription",
                 kwargs={"token": unsubscribe_token_generator.make_token(reader)},
             ),
             reverse("mailinglist:archive", kwargs={"mailinglist_pk": mailing_list.pk}),
