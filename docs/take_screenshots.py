@@ -1,5 +1,5 @@
 """Make the README's screenshots from a running Mail Ape (`make run`), with real data:
-an owner, a list of 300 imported subscribers, and a message the worker delivers to them.
+an owner, a list of 3,000 imported subscribers, and a message the worker delivers to them.
 
     .venv/bin/python docs/take_screenshots.py [http://localhost:8000]
 
@@ -98,7 +98,7 @@ def make_data(api):
             "archive": True,
         },
     )["id"]
-    api.import_people(bananas, 300)
+    api.import_people(bananas, 3000)
     api.call("POST", f"/mailinglist/{bananas}/subscribers", {"email": "new.reader@example.com"})
     news = api.call("POST", "/mailing-list", {"name": "Weekly Ape News"})["id"]
     api.import_people(news, 40)

@@ -41,9 +41,11 @@ def delivery_timeline(message: Message) -> Timeline:
             continue
         point = by_bucket.setdefault(int(row["bucket"].timestamp()), [0, 0, 0])
         point[OUTCOMES.index(row["status"])] += row["copies"]
+    # Every bucket from the first outcome to the last, so that a pause shows as a gap.
+    starts = range(min(by_bucket), max(by_bucket) + unit_seconds, unit_seconds) if by_bucket else []
     return {
         "unit_seconds": unit_seconds,
-        "points": [[start, *by_bucket[start]] for start in sorted(by_bucket)],
+        "points": [[start, *by_bucket.get(start, (0, 0, 0))] for start in starts],
     }
 
 

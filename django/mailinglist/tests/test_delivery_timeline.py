@@ -59,7 +59,8 @@ def test_it_counts_each_second_s_copies_by_outcome(client, message):
     start = int(STARTED.timestamp())
     assert timeline == {
         "unit_seconds": 1,
-        "points": [[start, 2, 1, 0], [start + 2, 1, 0, 1]],
+        # The second without an outcome is there too, with nothing in it.
+        "points": [[start, 2, 1, 0], [start + 1, 0, 0, 0], [start + 2, 1, 0, 1]],
     }
 
 

@@ -28,7 +28,8 @@
       width: element.clientWidth,
       height: HEIGHT,
       legend: {show: true},
-      scales: {x: {time: true}},
+      // Counts start at nought, so that bars and lines keep their proportions.
+      scales: {x: {time: true}, y: {range: (chart, low, high) => [0, Math.max(high, 1) * 1.1]}},
       series: [{}, ...series],
     };
   }
@@ -38,7 +39,7 @@
     const mixElement = document.getElementById("mix-chart");
     return {
       rate: new uPlot(options(rateElement, [
-        {label: holder.dataset.rateLabel, stroke: "#0d6efd", fill: "rgba(13,110,253,0.15)", points: {show: false}},
+        {label: holder.dataset.rateLabel, stroke: "#0d6efd", fill: "rgba(13,110,253,0.35)", paths: uPlot.paths.bars({size: [0.8, 48]}), points: {show: false}},
       ]), data.rate, rateElement),
       mix: new uPlot(options(mixElement, [
         {label: holder.dataset.sentLabel, stroke: "#198754", fill: "rgba(25,135,84,0.15)", points: {show: false}},
