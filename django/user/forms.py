@@ -2,6 +2,7 @@ from zoneinfo import available_timezones
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.utils.translation import gettext_lazy as _
 
 from user.login_limits import is_locked_out
 from user.models import User
@@ -21,7 +22,53 @@ class AccountSettingsForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["time_zone"]
+        fields = ["time_zone", "language"]
+        help_texts = {"language": _("The language of Mail Ape's pages for you.")}
+
+
+class CurrentPasswordForm(forms.Form):
+    """A form for something only the account's owner may do, asking for their password."""
+
+    password = forms.CharField(
+        label=_("Your current password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("That is not your password."), code="wrong_password")
+        return password
+
+
+class EmailChangeForm(CurrentPasswordForm):
+    new_email = forms.EmailField(
+        label=_("New e-mail address"),
+        help_text=_("We send a link to it; your address changes when you follow that link."),
+    )
+
+    field_order = ["new_email", "password"]
+
+    def clean_new_email(self):
+        new_email = self.cleaned_data["new_email"]
+        if new_email.lower() == self.user.email.lower():
+            raise forms.ValidationError(_("That is already your address."), code="same_email")
+        if self.user.email_is_used_by_another(new_email):
+            raise forms.ValidationError(
+                _("Another account uses that address."), code="email_in_use"
+            )
+        return new_email
+
+
+class DeleteAccountForm(CurrentPasswordForm):
+    understood = forms.BooleanField(
+        label=_("I understand that my lists, subscribers and messages will be erased for good.")
+    )
 
 
 class LoginForm(AuthenticationForm):
