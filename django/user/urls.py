@@ -18,9 +18,7 @@ urlpatterns = [
     path("tokens", views.ApiTokenView.as_view(), name="tokens"),
     path("tokens/revoke", views.RevokeApiTokenView.as_view(), name="revoke_token"),
     path("password-reset", views.PasswordResetView.as_view(), name="password_reset"),
-    path(
-        "password-reset/sent", views.PasswordResetDoneView.as_view(), name="password_reset_done"
-    ),
+    path("password-reset/sent", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>",
         views.PasswordResetConfirmView.as_view(),

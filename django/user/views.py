@@ -8,9 +8,9 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.utils.translation import gettext
 from django.views.generic import CreateView, FormView, TemplateView, UpdateView
 from rest_framework.authtoken.models import Token
 

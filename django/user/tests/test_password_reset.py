@@ -94,7 +94,11 @@ def test_an_unknown_address_gets_the_same_answer_and_no_e_mail(client, mailbox):
 
 @pytest.mark.parametrize(
     "path",
-    ["/user/password-reset/MQ/bad-token", "/user/password-reset/%00%ff/x", "/user/password-reset/zz/set-password"],
+    [
+        "/user/password-reset/MQ/bad-token",
+        "/user/password-reset/%00%ff/x",
+        "/user/password-reset/zz/set-password",
+    ],
 )
 def test_a_forged_link_shows_a_page_not_an_error(client, path):
     response = client.get(path, follow=True)
