@@ -1,6 +1,7 @@
 from zoneinfo import available_timezones
 
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
@@ -25,9 +26,20 @@ class AccountSettingsForm(forms.ModelForm):
         fields = ["time_zone", "language"]
         help_texts = {"language": _("The language of Mail Ape's pages for you.")}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form sent without it (from before there was a choice) keeps the language.
+        self.fields["language"].required = False
+
+    def clean_language(self):
+        return self.cleaned_data["language"] or self.instance.language
+
 
 class CurrentPasswordForm(forms.Form):
-    """A form for something only the account's owner may do, asking for their password."""
+    """A form for something only the account's owner may do, asking for their password.
+
+    The password is checked as a login is, so that guesses here count towards, and
+    are stopped by, the same lockout."""
 
     password = forms.CharField(
         label=_("Your current password"),
@@ -35,13 +47,19 @@ class CurrentPasswordForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, user, *args, **kwargs):
-        self.user = user
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        self.user = request.user
         super().__init__(*args, **kwargs)
 
     def clean_password(self):
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        username = self.user.get_username()
+        if is_locked_out(username, self.request):
+            raise forms.ValidationError(
+                _("Too many wrong passwords. Try again in 15 minutes."), code="locked_out"
+            )
+        if authenticate(self.request, username=username, password=password) is None:
             raise forms.ValidationError(_("That is not your password."), code="wrong_password")
         return password
 

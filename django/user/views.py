@@ -127,7 +127,7 @@ class EmailChangeView(LoginRequiredMixin, FormView):
     success_url = reverse_lazy("user:settings")
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "user": self.request.user}
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def form_valid(self, form):
         new_email = form.cleaned_data["new_email"]
@@ -170,7 +170,7 @@ class DeleteAccountView(LoginRequiredMixin, FormView):
     success_url = reverse_lazy("user:account_deleted")
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "user": self.request.user}
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(

@@ -149,3 +149,13 @@ def test_following_a_link_to_delete_deletes_nothing(client, owner):
 
     assert page.status_code == 200
     assert MailingList.objects.filter(owner=owner).exists()
+
+
+def test_guessing_the_password_here_meets_the_login_lockout(client, owner, settings):
+    for _ in range(settings.MAIL_APE_LOGIN_MAX_FAILURES):
+        delete_account(client, password="wrong")
+
+    response = delete_account(client)
+
+    assert "Too many wrong passwords" in response.content.decode()
+    assert User.objects.filter(pk=owner.pk).exists()

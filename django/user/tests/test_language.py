@@ -24,6 +24,16 @@ def test_the_settings_form_offers_the_language_and_saves_it(client):
     assert user.time_zone == "Asia/Shanghai"
 
 
+def test_saving_the_time_zone_alone_keeps_the_language(client):
+    user = UserFactory(language="zh-hans")
+    client.force_login(user)
+
+    client.post(SETTINGS, {"time_zone": "Europe/Paris"})
+
+    user.refresh_from_db()
+    assert (user.time_zone, user.language) == ("Europe/Paris", "zh-hans")
+
+
 def test_an_unknown_language_is_a_form_error(client):
     user = UserFactory()
     client.force_login(user)
