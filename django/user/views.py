@@ -1,3 +1,5 @@
+from smtplib import SMTPException
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, logout
@@ -131,7 +133,13 @@ class EmailChangeView(LoginRequiredMixin, FormView):
 
     def form_valid(self, form):
         new_email = form.cleaned_data["new_email"]
-        send_email_change_link(self.request.user, new_email)
+        try:
+            send_email_change_link(self.request.user, new_email)
+        except (SMTPException, OSError):
+            form.add_error(
+                None, gettext("We could not send the e-mail just now; try again in a few minutes.")
+            )
+            return self.form_invalid(form)
         messages.info(
             self.request,
             gettext("We sent a link to %(address)s: follow it to make it your address.")

@@ -5,6 +5,7 @@ import pytest
 from django.core import signing
 from django.urls import reverse
 
+from mailinglist.tests.harness import free_port
 from user.models import EMAIL_CHANGE_SALT
 from user.tests.conftest import link_in
 from user.tests.factories import PASSWORD, UserFactory
@@ -128,3 +129,15 @@ def test_a_forged_link_is_a_kind_400(client, token):
     assert shown.status_code == 400
     assert posted.status_code == 400
     assert "This link no longer works" in shown.content.decode()
+
+
+def test_a_mail_server_that_is_down_is_a_form_error_not_a_500(client, owner, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()
+
+    response = ask_for_change(client, "new@example.com")
+
+    assert response.status_code == 200
+    assert "could not send the e-mail" in response.content.decode()
+    assert email_of(owner) == "old@example.com"
