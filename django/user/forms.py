@@ -67,6 +67,7 @@ class CurrentPasswordForm(forms.Form):
 class EmailChangeForm(CurrentPasswordForm):
     new_email = forms.EmailField(
         label=_("New e-mail address"),
+        max_length=User._meta.get_field("email").max_length,
         help_text=_("We send a link to it; your address changes when you follow that link."),
     )
 

@@ -141,3 +141,11 @@ def test_a_mail_server_that_is_down_is_a_form_error_not_a_500(client, owner, set
     assert response.status_code == 200
     assert "could not send the e-mail" in response.content.decode()
     assert email_of(owner) == "old@example.com"
+
+
+def test_an_address_too_long_for_the_account_is_a_form_error(client, owner, mailbox):
+    response = ask_for_change(client, "a" * 240 + "@example.com")
+
+    assert response.status_code == 200
+    assert mailbox.received() == []
+    assert email_of(owner) == "old@example.com"
