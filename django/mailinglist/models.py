@@ -52,6 +52,24 @@ class MailingListQuerySet(models.QuerySet):
             return self.none()
         return self.filter(owner=user)
 
+    def erase(self):
+        """Delete these lists with everything under them.
+
+        Django's cascade would first load every subscriber and delivery row into memory,
+        minutes and gigabytes for a list of a million; the tables that grow with the
+        audience are emptied first, children before parents, each by one DELETE
+        (Django's own fast delete), and the cascade then finds only the few rows left."""
+        lists = self.values("pk")
+        for rows in (
+            DeliveryEvent.objects.filter(message__mailing_list__in=lists),
+            SubscriberMessage.objects.filter(message__mailing_list__in=lists),
+            SubscriberImportChunk.objects.filter(subscriber_import__mailing_list__in=lists),
+            SubscriberImportRejection.objects.filter(subscriber_import__mailing_list__in=lists),
+            Subscriber.objects.filter(mailing_list__in=lists),
+        ):
+            rows._raw_delete(rows.db)
+        self.delete()
+
 
 class MailingList(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

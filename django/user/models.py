@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from mailinglist.models import MailingList
+
 EMAIL_CHANGE_SALT = "user.email-change"
 # How long the link that confirms a new e-mail address works.
 EMAIL_CHANGE_MAX_AGE = timedelta(days=3)
@@ -73,8 +75,9 @@ class User(AbstractUser):
         return user
 
     def erase(self):
-        """Delete the account and everything it owns: its lists with their subscribers,
-        messages, deliveries, events and imports, its suppression list and API token.
-        Every table of Mail Ape reaches the user through a cascading foreign key, so
-        Django's delete, one transaction, takes them all."""
-        self.delete()
+        """Delete the account and everything it owns, in one transaction: its lists with
+        their subscribers, messages, deliveries, events and imports (emptied in bulk),
+        then, through cascading foreign keys, its suppression list and API token."""
+        with transaction.atomic():
+            MailingList.objects.filter(owner=self).erase()
+            self.delete()

@@ -17,6 +17,11 @@ from django.views.generic import CreateView, FormView, TemplateView, UpdateView
 from rest_framework.authtoken.models import Token
 
 from mailinglist.models import MailingList
+from mailinglist.public_views import too_many_requests
+from mailinglist.throttles import (
+    PasswordResetsPerAddressThrottle,
+    PasswordResetsPerClientThrottle,
+)
 from user.emails import send_email_change_link
 from user.forms import AccountSettingsForm, DeleteAccountForm, EmailChangeForm, RegistrationForm
 from user.models import InvalidEmailChange, User
@@ -95,6 +100,14 @@ class PasswordResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("user:password_reset_done")
 
     def form_valid(self, form):
+        client_limit = PasswordResetsPerClientThrottle()
+        if not client_limit.allow_request(self.request, self):
+            return too_many_requests(self.request, client_limit.wait())
+        # Past an address's limit the page looks the same, but no e-mail goes out.
+        if not PasswordResetsPerAddressThrottle(form.cleaned_data["email"]).allow_request(
+            self.request, self
+        ):
+            return redirect(self.success_url)
         self.extra_email_context = {"link_domain": settings.MAILING_LIST_LINK_DOMAIN.rstrip("/")}
         return super().form_valid(form)
 

@@ -4,7 +4,6 @@
 import datetime
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,11 +16,6 @@ from user.tests.factories import PASSWORD, UserFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.also_on_sqlite]
 
 DASHBOARD = reverse("mailinglist:mailinglist_list")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_growth_cache():
-    cache.clear()
 
 
 @pytest.fixture

@@ -93,12 +93,18 @@ def site(transactional_db, settings, tmp_path):
             reverse("mailinglist:suppression_list"),
             reverse("user:tokens"),
             reverse("user:settings"),
+            reverse("user:password_change"),
+            reverse("user:change_email"),
+            reverse("user:delete_account"),
             reverse("mailinglist:api-docs"),
             "/dev/mailbox/",
         ],
         "public_pages": [
             reverse("user:login"),
             reverse("user:register"),
+            reverse("user:password_reset"),
+            reverse("user:password_reset_done"),
+            reverse("user:account_deleted"),
             reverse("mailinglist:subscribe", kwargs={"mailinglist_pk": mailing_list.pk}),
             reverse("mailinglist:subscriber_thankyou", kwargs={"pk": mailing_list.pk}),
             reverse(

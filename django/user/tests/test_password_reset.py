@@ -105,3 +105,27 @@ def test_a_forged_link_shows_a_page_not_an_error(client, path):
 
     assert response.status_code == 200
     assert "This link no longer works" in response.content.decode()
+
+
+def test_an_address_gets_at_most_its_share_of_reset_e_mails(client, mailbox, settings):
+    settings.MAIL_APE_PASSWORD_RESETS_PER_ADDRESS = "2/hour"
+    user = UserFactory(email="koko@example.com")
+
+    answers = [ask_for_a_reset(client, "KOKO@example.com") for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert {answer.redirect_chain[-1][0] for answer in answers} == {
+        reverse("user:password_reset_done")
+    }
+    assert len(mailbox.received_by(user.email)) == 2
+
+
+def test_a_client_asking_too_often_is_asked_to_wait(client, mailbox, settings):
+    settings.MAIL_APE_PASSWORD_RESETS_PER_CLIENT = "2/hour"
+
+    for number in range(2):
+        ask_for_a_reset(client, f"nobody{number}@example.com")
+    answer = client.post(RESET, {"email": "nobody9@example.com"})
+
+    assert answer.status_code == 429
+    assert "Retry-After" in answer
