@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "user.middleware.UserTimeZoneMiddleware",
+    "user.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -95,6 +96,9 @@ MAIL_APE_API_AUTH_MAX_FAILURES_PER_ADDRESS = env_int(
 # confirmation e-mails to one address over all lists (however they were asked for).
 MAIL_APE_SUBSCRIBE_RATE_PER_CLIENT = env_str("MAIL_APE_SUBSCRIBE_RATE_PER_CLIENT", "20/hour")
 MAIL_APE_SUBSCRIBE_RATE_PER_LIST = env_str("MAIL_APE_SUBSCRIBE_RATE_PER_LIST", "1000/hour")
+# Nobody can make Mail Ape flood an inbox with password reset e-mails.
+MAIL_APE_PASSWORD_RESETS_PER_CLIENT = env_str("MAIL_APE_PASSWORD_RESETS_PER_CLIENT", "10/hour")
+MAIL_APE_PASSWORD_RESETS_PER_ADDRESS = env_str("MAIL_APE_PASSWORD_RESETS_PER_ADDRESS", "3/hour")
 MAIL_APE_CONFIRMATIONS_PER_ADDRESS = env_str("MAIL_APE_CONFIRMATIONS_PER_ADDRESS", "3/hour")
 # Test sends an owner may ask for (each to up to 10 addresses).
 MAIL_APE_TEST_SENDS_PER_OWNER = env_str("MAIL_APE_TEST_SENDS_PER_OWNER", "20/hour")

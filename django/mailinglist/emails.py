@@ -22,6 +22,7 @@ from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 from django.db.models.functions import Lower
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from mailinglist.merge_tags import NOBODY, MergeValues, MessageTemplate
 from mailinglist.models import MailingList, Message, Subscriber, SubscriberMessage
@@ -42,6 +43,11 @@ def absolute_url(path: str) -> str:
 
 def _unsubscribe_url(token: str) -> str:
     return absolute_url(reverse("mailinglist:unsubscribe", kwargs={"token": token}))
+
+
+def _manage_url(token: str) -> str:
+    """The "manage your subscription" page, which takes the unsubscribe token."""
+    return absolute_url(reverse("mailinglist:manage_subscription", kwargs={"token": token}))
 
 
 def unsubscribe_link(subscriber: Subscriber) -> str:
@@ -70,10 +76,12 @@ class EmailTemplateContext(dict[str, Any]):
     """What every subscriber e-mail template can count on."""
 
     def __init__(self, subscriber: Subscriber, **extra: Any) -> None:
+        token = unsubscribe_token_generator.make_token(subscriber)
         super().__init__(
             subscriber=subscriber,
             mailing_list=subscriber.mailing_list,
-            unsubscribe_link=unsubscribe_link(subscriber),
+            unsubscribe_link=_unsubscribe_url(token),
+            manage_link=_manage_url(token),
             **extra,
         )
 
@@ -94,6 +102,7 @@ def list_headers(
     reply_to = {"Reply-To": mailing_list.reply_to} if mailing_list.reply_to else {}
     return {
         **reply_to,
+        "Content-Language": mailing_list.language,
         "Message-ID": f"<{message_id_local_part}@{host}>",
         # RFC 2919: the name may be an encoded word, the id in angle brackets may not.
         "List-Id": formataddr((mailing_list.name, f"{mailing_list.pk}.{host}"), "utf-8"),
@@ -154,11 +163,14 @@ def send_confirmation_email(subscriber: Subscriber) -> None:
 
 def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     context = EmailTemplateContext(subscriber, confirmation_link=confirmation_link(subscriber))
-    subject = render_to_string("mailinglist/email/confirmation-subject.txt", context)
+    with translation.override(subscriber.mailing_list.language):
+        subject = render_to_string("mailinglist/email/confirmation-subject.txt", context)
+        text = render_to_string("mailinglist/email/confirmation-body.txt", context)
+        html = render_to_string("mailinglist/email/confirmation-body.html", context)
     return _email(
         subject=" ".join(subject.split()),
-        text=render_to_string("mailinglist/email/confirmation-body.txt", context),
-        html=render_to_string("mailinglist/email/confirmation-body.html", context),
+        text=text,
+        html=html,
         sender=subscriber.mailing_list.sender,
         recipient=subscriber.email,
         headers=list_headers(context, f"confirm-{subscriber.pk}"),
@@ -189,16 +201,23 @@ class ListMessageMailer:
         self.envelope_from = sanitize_address(
             settings.MAIL_APE_FROM_EMAIL, settings.DEFAULT_CHARSET
         )
-        self.shared_copy = SharedCopy.render(self)
+        with translation.override(self.mailing_list.language):
+            self.shared_copy = SharedCopy.render(self)
 
     def context(
-        self, subscriber: object, unsubscribe_link: str, body_text: str, body_html: str
+        self,
+        subscriber: object,
+        unsubscribe_link: str,
+        manage_link: str,
+        body_text: str,
+        body_html: str,
     ) -> dict[str, Any]:
         """The same names EmailTemplateContext provides, for any subscriber-like value."""
         return {
             "subscriber": subscriber,
             "mailing_list": self.mailing_list,
             "unsubscribe_link": unsubscribe_link,
+            "manage_link": manage_link,
             "message": self.message,
             "body_text": body_text,
             "body_html": body_html,
@@ -235,10 +254,13 @@ class ListMessageMailer:
             body_html=body_html,
             view_in_browser_link=self.view_in_browser_link,
         )
+        with translation.override(self.mailing_list.language):
+            text = self.text_template.render(context)
+            html = self.html_template.render(context)
         email = _email(
             subject=subject,
-            text=self.text_template.render(context),
-            html=self.html_template.render(context),
+            text=text,
+            html=html,
             sender=self.sender,
             recipient=subscriber.email,
             headers=list_headers(context, subscriber_message.pk)
@@ -333,11 +355,11 @@ class SharedCopy:
         data: tuple[list[bytes], list[str]],
         text: tuple[list[str], list[str]],
         html: tuple[list[str], list[str]],
-        link_around_token: tuple[str, str],
+        links_around_token: dict[str, list[str]],
         tag_fields: tuple[list[str], list[str]],
     ) -> None:
         self.mailer = mailer
-        self.link_around_token = link_around_token
+        self.links_around_token = links_around_token
         self.pieces, self.fields = data
         self.text_pieces, self.text_fields = text
         self.html_pieces, self.html_fields = html
@@ -356,6 +378,7 @@ class SharedCopy:
             "message_id": f"mailape-message-id-{tag}",
             "delivery": f"mailape-delivery-{tag}",
             "unsubscribe_link": f"mailape-unsubscribe-link-{tag}",
+            "manage_link": f"mailape-manage-link-{tag}",
         }
         template = mailer.template
         # Not ASCII, so that a part with a tag goes 8bit and takes any value as it is.
@@ -377,6 +400,7 @@ class SharedCopy:
         context = mailer.context(
             stand_in,
             placeholders["unsubscribe_link"],
+            placeholders["manage_link"],
             template.text.join(text_tags.values()),
             body_html,
         )
@@ -395,19 +419,24 @@ class SharedCopy:
             "unsubscribe_link": 1
             + text.count(placeholders["unsubscribe_link"])
             + html.count(placeholders["unsubscribe_link"]),
+            "manage_link": text.count(placeholders["manage_link"])
+            + html.count(placeholders["manage_link"]),
         }
         if any(data.count(placeholders[field].encode()) != n for field, n in expected.items()):
             return None
-        # Tokens are URL-safe, so the path is reversed once and each token put in it.
+        # Tokens are URL-safe, so each path is reversed once and each token put in it.
         token_placeholder = f"mailape-token-{tag}"
-        link_prefix, link_suffix = _unsubscribe_url(token_placeholder).split(token_placeholder)
+        links_around_token = {
+            field: url(token_placeholder).split(token_placeholder)
+            for field, url in (("unsubscribe_link", _unsubscribe_url), ("manage_link", _manage_url))
+        }
         encoded = {field: value.encode() for field, value in placeholders.items()}
         return cls(
             mailer,
             _cut(data, encoded, b"|"),
             _cut(text, placeholders, "|"),
             _cut(html, placeholders, "|"),
-            (link_prefix, link_suffix),
+            links_around_token,
             (list(text_tags), list(html_tags)),
         )
 
@@ -438,14 +467,17 @@ class SharedCopy:
         mailer = self.mailer
         subscriber = subscriber_message.subscriber
         address = _header_address(subscriber.email)
-        prefix, suffix = self.link_around_token
-        link = prefix + unsubscribe_token_generator.make_token(subscriber) + suffix
+        token = unsubscribe_token_generator.make_token(subscriber)
+        links = {
+            field: prefix + token + suffix
+            for field, (prefix, suffix) in self.links_around_token.items()
+        }
         values = {
             "to": address,
             "date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
             "message_id": str(subscriber_message.pk),
             "delivery": str(subscriber_message.pk),
-            "unsubscribe_link": link,
+            **links,
         }
         encoded = {field: value.encode("ascii") for field, value in values.items()}
         subject = mailer.subject_prefix + mailer.message.subject
@@ -469,7 +501,10 @@ class SharedCopy:
             if not template.subject.is_plain:
                 subject = mailer.subject_prefix + template.subject_for(recipient)
                 encoded["subject"] = _subject_header_value(subject)
-        context = {"mailing_list": mailer.mailing_list, "unsubscribe_link": link}
+        context = {
+            "mailing_list": mailer.mailing_list,
+            "unsubscribe_link": links["unsubscribe_link"],
+        }
         return PersonalisedEmail(
             _patch(self.pieces, self.fields, encoded),
             envelope_from=mailer.envelope_sender(subscriber_message.pk),

@@ -69,7 +69,7 @@ def _https_unless_said(model_field, **kwargs):
 class MailingListSettingsForm(forms.ModelForm):
     class Meta:
         model = MailingList
-        fields = ["name", *MailingList.IDENTITY_FIELDS]
+        fields = ["name", *MailingList.IDENTITY_FIELDS, "language"]
         # The model's default verbose names would not be translated.
         labels = {
             "name": pgettext_lazy("mailing list", "Name"),
@@ -81,6 +81,15 @@ class MailingListSettingsForm(forms.ModelForm):
             "confirmation_text": forms.Textarea(attrs={"rows": 4}),
         }
         formfield_callback = _https_unless_said
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A script that posts the form as it was before lists had a language keeps the
+        # list's own.
+        self.fields["language"].required = False
+
+    def clean_language(self):
+        return self.cleaned_data["language"] or self.instance.language
 
 
 class ScheduleForm(forms.Form):

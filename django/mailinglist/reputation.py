@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from mailinglist.delivery.states import (
     ATTEMPTED,
@@ -213,11 +214,11 @@ def _figures(copies, events) -> dict[str, int]:
 
 
 FIGURE_LABELS = {
-    "delivered": "Delivered",
-    "hard_bounced": "Hard bounces",
-    "soft_bounced": "Soft bounces",
-    "complained": "Spam complaints",
-    "unsubscribed": "Unsubscribed since",
+    "delivered": _("Delivered"),
+    "hard_bounced": _("Hard bounces"),
+    "soft_bounced": _("Soft bounces"),
+    "complained": _("Spam complaints"),
+    "unsubscribed": _("Unsubscribed since"),
 }
 
 

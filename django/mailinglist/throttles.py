@@ -55,3 +55,25 @@ class ConfirmationsPerAddressThrottle(SettingRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_key_for(self.address)
+
+
+class PasswordResetsPerClientThrottle(SettingRateThrottle):
+    """Password reset requests from one client address, for any account."""
+
+    rate_setting = "MAIL_APE_PASSWORD_RESETS_PER_CLIENT"
+
+    def get_cache_key(self, request, view):
+        return self.cache_key_for(self.get_ident(request))
+
+
+class PasswordResetsPerAddressThrottle(SettingRateThrottle):
+    """Password reset e-mails to one address, from any client."""
+
+    rate_setting = "MAIL_APE_PASSWORD_RESETS_PER_ADDRESS"
+
+    def __init__(self, address):
+        super().__init__()
+        self.address = address.lower()
+
+    def get_cache_key(self, request, view):
+        return self.cache_key_for(self.address)

@@ -5,9 +5,10 @@ over the subscriber state it may change, so that it cannot be forged, stops
 working after its maximum age and, for confirmation, once it has been used:
 confirming, and unsubscribing after that, each change the signed state.
 Like Django's password reset tokens, they never query the database: the view
-looks the subscriber up by subscriber_id() and then asks check_token().
+looks the subscriber up by subscriber_id() and then asks check() (or check_token()).
 """
 
+import enum
 import time
 import uuid
 from collections.abc import Callable
@@ -32,9 +33,28 @@ class TokenSubject(Protocol):
     mailing_list_id: uuid.UUID
 
 
+def _state_text(confirmed: bool, unsubscribed: datetime | None) -> str:
+    return f"{confirmed}:{unsubscribed.isoformat() if unsubscribed else ''}"
+
+
 def _subscription_state(subscriber: TokenSubject) -> str:
-    unsubscribed = subscriber.unsubscribed.isoformat() if subscriber.unsubscribed else ""
-    return f"{subscriber.confirmed}:{unsubscribed}"
+    return _state_text(subscriber.confirmed, subscriber.unsubscribed)
+
+
+# What most confirmation links are made for: a subscriber who has neither
+# confirmed nor unsubscribed.
+_AWAITING_CONFIRMATION = _state_text(False, None)
+
+
+class TokenCheck(enum.Enum):
+    """What a token says about its subscriber."""
+
+    VALID = "valid"
+    # Made for the subscriber in its present state, but longer ago than the maximum age.
+    EXPIRED = "expired"
+    # A confirmation link whose subscriber has confirmed since.
+    USED = "used"
+    INVALID = "invalid"
 
 
 class TokenParts(NamedTuple):
@@ -68,7 +88,10 @@ class SubscriberTokenGenerator:
     def make_token(self, subscriber: TokenSubject, now: float | None = None) -> str:
         stamp = int_to_base36(int(now if now is not None else time.time()))
         ident = urlsafe_base64_encode(subscriber.pk.bytes)
-        return f"{ident}.{stamp}.{self._signature(subscriber, stamp, settings.SECRET_KEY)}"
+        signature = self._signature(
+            subscriber.pk, self.state(subscriber), stamp, settings.SECRET_KEY
+        )
+        return f"{ident}.{stamp}.{signature}"
 
     def subscriber_id(self, token: str) -> uuid.UUID | None:
         """The id of the subscriber the token names, if it is well formed; not a proof."""
@@ -77,25 +100,51 @@ class SubscriberTokenGenerator:
 
     def check_token(self, subscriber: TokenSubject, token: str, now: float | None = None) -> bool:
         """Whether token was made for subscriber in its present state and has not expired."""
+        return self.check(subscriber, token, now) is TokenCheck.VALID
+
+    def check(self, subscriber: TokenSubject, token: str, now: float | None = None) -> TokenCheck:
         parts = _parse(token)
-        if parts is None or parts.subscriber_id != subscriber.pk:
-            return False
-        secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-        if not any(
-            constant_time_compare(parts.signature, self._signature(subscriber, parts.stamp, secret))
-            for secret in secrets
-        ):
-            return False
+        if parts is None or not self._signed_for(subscriber, self.state(subscriber), parts):
+            return TokenCheck.INVALID
         max_age = getattr(settings, self.max_age_setting) if self.max_age_setting else None
         age = (now if now is not None else time.time()) - base36_to_int(parts.stamp)
-        return max_age is None or 0 <= age <= max_age
+        return TokenCheck.VALID if max_age is None or 0 <= age <= max_age else TokenCheck.EXPIRED
 
-    def _signature(self, subscriber: TokenSubject, stamp: str, secret: str) -> str:
-        value = f"{self.purpose}:{subscriber.pk}:{self.state(subscriber)}:{stamp}"
+    def _signed_for(self, subscriber: TokenSubject, state: object, parts: TokenParts) -> bool:
+        """Whether parts carry a signature over subscriber in state, with any secret in use."""
+        if parts.subscriber_id != subscriber.pk:
+            return False
+        secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+        return any(
+            constant_time_compare(
+                parts.signature, self._signature(subscriber.pk, state, parts.stamp, secret)
+            )
+            for secret in secrets
+        )
+
+    def _signature(self, subscriber_id: uuid.UUID, state: object, stamp: str, secret: str) -> str:
+        value = f"{self.purpose}:{subscriber_id}:{state}:{stamp}"
         return salted_hmac(self.key_salt, value, secret=secret, algorithm="sha256").hexdigest()[::2]
 
 
-confirmation_token_generator = SubscriberTokenGenerator(
+class ConfirmationTokenGenerator(SubscriberTokenGenerator):
+    """Confirmation tokens, which also tell a link used already from a forged one."""
+
+    def check(self, subscriber: TokenSubject, token: str, now: float | None = None) -> TokenCheck:
+        """As for any token; and USED for one made before the subscriber confirmed, of
+        whatever age, so that a second click can be told it is done already. (A link
+        made after an earlier unsubscribe signed that time, which confirming erased:
+        it stays INVALID.)"""
+        checked = super().check(subscriber, token, now)
+        if checked is not TokenCheck.INVALID or not subscriber.confirmed:
+            return checked
+        parts = _parse(token)
+        if parts is not None and self._signed_for(subscriber, _AWAITING_CONFIRMATION, parts):
+            return TokenCheck.USED
+        return TokenCheck.INVALID
+
+
+confirmation_token_generator = ConfirmationTokenGenerator(
     "confirm",
     state=_subscription_state,
     max_age_setting="MAIL_APE_CONFIRMATION_MAX_AGE",

@@ -89,6 +89,9 @@ urlpatterns = [
     path(
         "message/<uuid:pk>/progress", views.MessageProgressView.as_view(), name="message_progress"
     ),
+    path(
+        "message/<uuid:pk>/timeline", views.MessageTimelineView.as_view(), name="message_timeline"
+    ),
     *(
         path(
             f"message/<uuid:pk>/{control.name}",
@@ -114,6 +117,26 @@ urlpatterns = [
         name="confirm_subscription",
     ),
     path("unsubscribe/<str:token>", public_views.UnsubscribeView.as_view(), name="unsubscribe"),
+    path(
+        "subscription/<str:token>",
+        public_views.ManageSubscriptionView.as_view(),
+        name="manage_subscription",
+    ),
+    path(
+        "subscription/<str:token>/unsubscribe/<uuid:pk>",
+        public_views.UnsubscribeFromOneListView.as_view(),
+        name="unsubscribe_from_one_list",
+    ),
+    path(
+        "subscription/<str:token>/unsubscribe-all",
+        public_views.UnsubscribeFromAllListsView.as_view(),
+        name="unsubscribe_from_all_lists",
+    ),
+    path(
+        "subscription/<str:token>/data",
+        public_views.StoredDataView.as_view(),
+        name="subscription_data",
+    ),
     path("<uuid:mailinglist_pk>/archive", public_views.ArchiveView.as_view(), name="archive"),
     path("<uuid:mailinglist_pk>/archive/feed", ArchiveFeed(), name="archive_feed"),
     path(

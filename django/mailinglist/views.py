@@ -11,15 +11,16 @@ from django.forms import BaseForm
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import date as format_date
-from django.template.defaultfilters import pluralize
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django.views.generic.detail import SingleObjectMixin
 
-from mailinglist import queueing, reputation
-from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState
+from mailinglist import dashboard, queueing, reputation
+from mailinglist.delivery.states import FINAL_MESSAGE_STATES, MessageState, MessageTransition
 from mailinglist.forms import (
     AddSubscriberForm,
     MailingListForm,
@@ -34,15 +35,29 @@ from mailinglist.models import MailingList, Message, Subscriber
 from mailinglist.paging import QuickCountPaginator
 from mailinglist.public_views import too_many_requests
 from mailinglist.throttles import TestSendsPerOwnerThrottle
+from mailinglist.timeline import delivery_timeline
 
 PAGE_SIZE = 50
 WITHOUT_RECIPIENTS_NOTES = {
-    MessageState.FINISHED: (
+    MessageState.FINISHED: _(
         "None: the list had no confirmed subscribers when this message went out."
     ),
-    MessageState.CANCELLED: "None: the message was cancelled before it went out.",
+    MessageState.CANCELLED: _("None: the message was cancelled before it went out."),
 }
 LOCAL_TIME = "Y-m-d H:i T"
+CONTROL_LABELS = {
+    MessageTransition.PAUSE.name: _("Pause"),
+    MessageTransition.RESUME.name: _("Resume"),
+    MessageTransition.CANCEL.name: _("Cancel"),
+}
+# The message page's bar: a part for each outcome, the pending rest left empty.
+DELIVERY_BAR_PARTS = (
+    ("sent", _("Sent"), "bg-success"),
+    ("failed", _("Failed"), "bg-danger"),
+    ("bounced", _("Bounced"), "bg-warning"),
+    ("suppressed", _("Suppressed"), "bg-dark"),
+    ("skipped", _("Skipped"), "bg-secondary"),
+)
 
 
 class OwnedMailingListMixin(LoginRequiredMixin):
@@ -51,8 +66,15 @@ class OwnedMailingListMixin(LoginRequiredMixin):
 
 
 class MailingListListView(OwnedMailingListMixin, ListView):
+    """The owner's dashboard: each list with its subscribers' growth and its last message."""
+
     template_name = "mailinglist/mailinglist_list.html"
     context_object_name = "mailing_lists"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["summaries"] = [dashboard.summarise(each) for each in context["mailing_lists"]]
+        return context
 
 
 class CreateMailingListView(LoginRequiredMixin, CreateView):
@@ -70,7 +92,7 @@ class MailingListSettingsView(OwnedMailingListMixin, UpdateView):
     context_object_name = "mailing_list"
 
     def form_valid(self, form):
-        messages.success(self.request, "Saved the list's settings.")
+        messages.success(self.request, gettext("Saved the list's settings."))
         return super().form_valid(form)
 
 
@@ -79,7 +101,9 @@ class DeleteMailingListView(OwnedMailingListMixin, DeleteView):
     success_url = reverse_lazy("mailinglist:mailinglist_list")
 
     def form_valid(self, form):
-        messages.success(self.request, f"Deleted the list “{self.object.name}”.")
+        messages.success(
+            self.request, gettext("Deleted the list “%(name)s”.") % {"name": self.object.name}
+        )
         return super().form_valid(form)
 
 
@@ -134,8 +158,10 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
 
 def added_message(subscriber):
     if subscriber.confirmed:
-        return f"Added {subscriber.email}."
-    return f"Added {subscriber.email}; a confirmation e-mail is on its way to them."
+        return gettext("Added %(email)s.") % {"email": subscriber.email}
+    return gettext("Added %(email)s; a confirmation e-mail is on its way to them.") % {
+        "email": subscriber.email
+    }
 
 
 class SubscriberActionView(LoginRequiredMixin, SingleObjectMixin, View):
@@ -157,20 +183,26 @@ class SubscriberActionView(LoginRequiredMixin, SingleObjectMixin, View):
 
     def remove(self, subscriber):
         subscriber.delete()
-        return f"Removed {subscriber.email} from the list."
+        return gettext("Removed %(email)s from the list.") % {"email": subscriber.email}
 
     def unsubscribe(self, subscriber):
         subscriber.unsubscribe()
-        return f"Unsubscribed {subscriber.email}: they get no more mail from this list."
+        return gettext("Unsubscribed %(email)s: they get no more mail from this list.") % {
+            "email": subscriber.email
+        }
 
     def resend(self, subscriber):
+        values = {"email": subscriber.email, "status": subscriber.status}
         if subscriber.status != "unconfirmed":
-            return f"{subscriber.email} is {subscriber.status}: no confirmation to send."
+            return gettext("%(email)s is %(status)s: no confirmation to send.") % values
         if subscriber.request_confirmation():
-            return f"A new confirmation e-mail is on its way to {subscriber.email}."
+            return gettext("A new confirmation e-mail is on its way to %(email)s.") % values
         return (
-            f"{subscriber.email} was sent a confirmation a few minutes ago, or has had its "
-            "share of them this hour; try again later."
+            gettext(
+                "%(email)s was sent a confirmation a few minutes ago, or has had its "
+                "share of them this hour; try again later."
+            )
+            % values
         )
 
 
@@ -193,7 +225,7 @@ class MessageFormMixin:
             return self.render_to_response(self.get_context_data(form=form, preview=preview))
         message = self.save_message(form)
         if "draft" in self.request.POST:
-            messages.success(self.request, "Draft saved.")
+            messages.success(self.request, gettext("Draft saved."))
             return redirect(message)
         return redirect("mailinglist:send_message", pk=message.pk)
 
@@ -225,7 +257,9 @@ class EditableMessageMixin(OwnedMessageMixin):
         if request.user.is_authenticated:
             message = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
             if not message.is_editable:
-                messages.warning(request, "This message went out, so it can no longer change.")
+                messages.warning(
+                    request, gettext("This message went out, so it can no longer change.")
+                )
                 return redirect(message)
         return super().dispatch(request, *args, **kwargs)
 
@@ -238,7 +272,7 @@ class EditMessageView(EditableMessageMixin, MessageFormMixin, UpdateView):
     def save_message(self, form):
         message = self.object
         if not message.edit(subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]):
-            messages.warning(self.request, "This message went out before your changes.")
+            messages.warning(self.request, gettext("This message went out before your changes."))
         return message
 
 
@@ -272,18 +306,30 @@ class SendMessageView(EditableMessageMixin, SingleObjectMixin, View):
             if not form.is_valid():
                 return self.page(form)
             message.schedule(form.cleaned_data["send_at"])
-            messages.success(request, f"Scheduled for {format_date(message.send_at, LOCAL_TIME)}.")
+            messages.success(
+                request,
+                gettext("Scheduled for %(time)s.")
+                % {"time": format_date(message.send_at, LOCAL_TIME)},
+            )
             return redirect(message)
         recipients = message.recipients().count()
         if not recipients:
             messages.error(
                 request,
-                "Nobody would get this message: the list has no confirmed subscribers yet.",
+                gettext(
+                    "Nobody would get this message: the list has no confirmed subscribers yet."
+                ),
             )
             return redirect("mailinglist:send_message", pk=message.pk)
         if message.send():
             messages.success(
-                request, f"Sending it to {recipients} confirmed subscriber{pluralize(recipients)}."
+                request,
+                ngettext(
+                    "Sending it to %(count)d confirmed subscriber.",
+                    "Sending it to %(count)d confirmed subscribers.",
+                    recipients,
+                )
+                % {"count": recipients},
             )
         return redirect(message)
 
@@ -292,9 +338,15 @@ class UnscheduleMessageView(OwnedMessageMixin, SingleObjectMixin, View):
     def post(self, request, pk):
         message = self.get_object()
         if message.unschedule():
-            messages.success(request, "Back to a draft: it will not go out until you send it.")
+            messages.success(
+                request, gettext("Back to a draft: it will not go out until you send it.")
+            )
         else:
-            messages.warning(request, f"The message is {message.get_status_display().lower()}.")
+            messages.warning(
+                request,
+                gettext("The message is %(status)s.")
+                % {"status": message.get_status_display().lower()},
+            )
         return redirect(message)
 
 
@@ -312,7 +364,11 @@ class TestSendView(OwnedMessageMixin, SingleObjectMixin, View):
             return too_many_requests(request, throttle.wait())
         addresses = form.cleaned_data["emails"]
         queueing.after_commit(queueing.SEND_TEST_COPIES, str(message.pk), *addresses)
-        messages.success(request, f"A test copy is on its way to {', '.join(addresses)}.")
+        messages.success(
+            request,
+            gettext("A test copy is on its way to %(addresses)s.")
+            % {"addresses": ", ".join(addresses)},
+        )
         return redirect(message)
 
 
@@ -329,14 +385,20 @@ class MessageDetailView(OwnedMessageMixin, DetailView):
             PAGE_SIZE,
         )
         figures = reputation.message_figures(message.pk)
+        counts = message.delivery_counts()
         return super().get_context_data(
-            counts=message.delivery_counts(),
+            counts=counts,
+            delivery_parts=[
+                {"name": name, "label": label, "css": css, "count": counts[name]}
+                for name, label, css in DELIVERY_BAR_PARTS
+            ],
+            timeline=delivery_timeline(message),
             figures=reputation.with_rates(figures),
             raw_figures=figures,
             delivery_page=deliveries.get_page(self.request.GET.get("page")),
             controls=[
                 {
-                    "label": control.name.capitalize(),
+                    "label": CONTROL_LABELS[control.name],
                     "url": reverse(
                         f"mailinglist:{control_url_name(control)}", kwargs={"pk": message.pk}
                     ),
@@ -363,6 +425,11 @@ class MessageProgressView(OwnedMessageMixin, SingleObjectMixin, View):
         )
 
 
+class MessageTimelineView(OwnedMessageMixin, SingleObjectMixin, View):
+    def get(self, request, pk):
+        return JsonResponse(delivery_timeline(self.get_object()))
+
+
 def control_url_name(control):
     return f"{control.name}_message"
 
@@ -375,5 +442,9 @@ class MessageControlView(OwnedMessageMixin, SingleObjectMixin, View):
     def post(self, request, pk):
         message = self.get_object()
         if not getattr(message, self.control.name)():
-            messages.warning(request, f"The message is {message.get_status_display().lower()}.")
+            messages.warning(
+                request,
+                gettext("The message is %(status)s.")
+                % {"status": message.get_status_display().lower()},
+            )
         return redirect(message)

@@ -9,20 +9,21 @@ A new state or move is a line in these tables.
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped (unsubscribed)"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped (unsubscribed)")
+    CANCELLED = "cancelled", _("Cancelled")
     # The address is on the owner's suppression list: no copy is sent to it.
-    SUPPRESSED = "suppressed", "Suppressed"
+    SUPPRESSED = "suppressed", _("Suppressed")
     # The address does not exist (a hard bounce), whether the server said so while
     # the copy was sent or a report came back afterwards.
-    BOUNCED = "bounced", "Bounced"
+    BOUNCED = "bounced", _("Bounced")
 
 
 # A copy is still owed: waiting (perhaps for a retry), or claimed by a worker.
@@ -30,12 +31,12 @@ UNDELIVERED = (DeliveryState.PENDING, DeliveryState.SENDING)
 
 
 class MessageState(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SCHEDULED = "scheduled", "Scheduled"
-    SENDING = "sending", "Sending"
-    PAUSED = "paused", "Paused"
-    CANCELLED = "cancelled", "Cancelled"
-    FINISHED = "finished", "Finished"
+    DRAFT = "draft", _("Draft")
+    SCHEDULED = "scheduled", _("Scheduled")
+    SENDING = "sending", _("Sending")
+    PAUSED = "paused", _("Paused")
+    CANCELLED = "cancelled", _("Cancelled")
+    FINISHED = "finished", _("Finished")
 
 
 @dataclass(frozen=True)

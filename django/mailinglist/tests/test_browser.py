@@ -1,7 +1,6 @@
 """The list owner's flows in a real headless Chromium, from registering to a sent message."""
 
 import datetime
-import os
 import re
 import urllib.parse
 import urllib.request
@@ -11,88 +10,15 @@ import feedparser
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from mailinglist.models import SubscriberMessage
+from mailinglist.tests.browser import open_context
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
 from mailinglist.tests.harness import confirmation_link, wait_until
 from user.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    # Tests run as root, where Chromium refuses to start sandboxed.
-    "--no-sandbox",
-    "--disable-gpu",
-    # Without these Chromium reaches out to Google's servers at start-up and stalls offline.
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
-
-
-@pytest.fixture(scope="module")
-def _allow_django_orm_beside_playwright():
-    """Playwright's sync API runs an asyncio event loop in the test thread.
-
-    Django then sees a running loop and refuses ORM calls from that thread with
-    SynchronousOnlyOperation, although the test is synchronous: factories in the tests
-    and the database flush at teardown would fail. No coroutine touches the ORM here,
-    so the check protects nothing. The requests themselves are served by live_server's
-    own thread, where no loop runs and the check stays on.
-    """
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def chromium(_allow_django_orm_beside_playwright):
-    """Debian's chromium, driven by Playwright (its own browser downloads are not used)."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: install Debian's chromium (make system-packages)"
-        # CI installs chromium, so there its absence is a broken machine, not a reason to skip.
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def block_remote_requests(route):
-    """Only the live server answers: anything remote (a CDN stylesheet) would hang offline."""
-    if urllib.parse.urlsplit(route.request.url).hostname in LOCAL_HOSTS:
-        route.continue_()
-    else:
-        route.abort()
-
-
-@pytest.fixture
-def new_browser_page(chromium):
-    """Open pages in fresh browser contexts, each with its own cookies, like separate people."""
-    contexts = []
-
-    def open_page():
-        context = chromium.new_context()
-        context.set_default_timeout(15_000)
-        context.route("**/*", block_remote_requests)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture
@@ -188,7 +114,7 @@ def test_an_owner_registers_creates_a_list_and_sends_a_message(
     start_celery_worker(smtp_sink.port, link_domain=live_server.url)
     expect(owner.get_by_role("heading", name="Delivery: Finished")).to_be_visible(timeout=60_000)
     expect(owner.get_by_role("row", name=re.compile("reader@example.com"))).to_contain_text("Sent")
-    expect(owner.get_by_role("progressbar", name="Delivery progress")).to_have_text("100%")
+    expect(owner.get_by_role("img", name="100% of the copies have an outcome")).to_be_visible()
     owner.screenshot(path=tmp_path / "message-page.png", full_page=True)
 
     [delivered] = [m for m in smtp_sink.received_by("reader@example.com") if m is not confirmation]
@@ -261,8 +187,9 @@ def test_no_page_breaks_its_content_security_policy(
     page.get_by_role("button", name="Preview").click()
     page.get_by_role("button", name="Send…").click()
     page.get_by_role("button", name="Send now to 1").click()
-    bar = page.get_by_role("progressbar", name="Delivery progress").locator(".progress-bar")
-    expect(bar).to_have_attribute("style", re.compile(r"width: 100%"))
+    sent_part = page.locator('#delivery-bar [data-part="sent"]')
+    expect(sent_part).to_have_attribute("style", re.compile(r"width: 100%"))
+    expect(page.locator("#rate-chart canvas")).to_have_count(1)
     page.goto(live_server.url + "/mailinglist/api/v1/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Mail Ape API")
 
@@ -388,9 +315,7 @@ def test_the_manage_page_fits_a_phone_and_finds_adds_and_removes_subscribers(
         name="Koko",
     )
     SubscriberFactory(mailing_list=mailing_list, email="michael@gorillas.example", confirmed=False)
-    context = chromium.new_context(viewport={"width": 390, "height": 844})
-    context.set_default_timeout(15_000)
-    context.route("**/*", block_remote_requests)
+    context = open_context(chromium, viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
         page.goto(live_server.url + mailing_list.get_absolute_url())

@@ -35,3 +35,29 @@ def test_an_email_shows_clickable_links_and_its_html_part_in_a_frame(client, cap
 
 def test_an_unknown_email_answers_404(client, captured_email):
     assert client.get("/dev/mailbox/no-such-key").status_code == 404
+
+
+def test_a_markdown_link_in_the_text_part_keeps_its_brackets(client, settings, tmp_path):
+    settings.MAIL_APE_DEV_MAILBOX = tmp_path / "mailbox"
+    email = EmailMessage()
+    email["Subject"] = "Links"
+    email.set_content("Read [our site](https://example.com/a?b=1&c=2). Or <https://example.org/x>.")
+    key = mailbox.Maildir(tmp_path / "mailbox", create=True).add(email)
+
+    page = client.get(f"/dev/mailbox/{key}").content.decode()
+
+    assert (
+        '[our site](<a href="https://example.com/a?b=1&amp;c=2">'
+        "https://example.com/a?b=1&amp;c=2</a>)."
+    ) in page
+    assert '&lt;<a href="https://example.org/x">https://example.org/x</a>&gt;.' in page
+
+
+def test_the_navigation_links_the_mailbox_only_where_it_is_mounted(
+    client, settings, captured_email
+):
+    assert 'href="/dev/mailbox/"' in client.get("/user/login").content.decode()
+
+    settings.MAIL_APE_DEV_MAILBOX = None
+
+    assert "/dev/mailbox/" not in client.get("/user/login").content.decode()

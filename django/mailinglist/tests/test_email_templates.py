@@ -12,6 +12,7 @@ from django.core import mail
 from mailinglist import emails
 from mailinglist.models import SubscriberMessage
 from mailinglist.tests.factories import MailingListFactory, MessageFactory, SubscriberFactory
+from mailinglist.tokens import unsubscribe_token_generator
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +68,8 @@ def test_a_list_message_names_the_list_and_carries_an_absolute_unsubscribe_link(
     assert "/mailinglist/unsubscribe/" in email.body
     assert_absolute_with_scheme_and_port(links_in(email.body))
     assert_absolute_with_scheme_and_port(links_in(html))
-    assert email.extra_headers["List-Unsubscribe"] == f"<{links_in(email.body)[-1]}>"
+    [unsubscribe] = [link for link in links_in(email.body) if "/mailinglist/unsubscribe/" in link]
+    assert email.extra_headers["List-Unsubscribe"] == f"<{unsubscribe}>"
     assert email.extra_headers["Message-ID"] == f"<{row.pk}@lists.example.com>"
 
 
@@ -96,3 +98,39 @@ def test_the_list_id_keeps_the_id_outside_an_encoded_name(name):
     assert header.endswith(f" <{mailing_list.pk}.lists.example.com>".encode())
     assert b"=?" not in header.rpartition(b" <")[2]
     assert parseaddr(parsed["List-Id"]) == (name, f"{mailing_list.pk}.lists.example.com")
+
+
+def test_every_email_carries_an_absolute_manage_link_with_the_unsubscribe_token():
+    subscriber = SubscriberFactory(confirmed=False)
+    message = MessageFactory(mailing_list=subscriber.mailing_list)
+    row = SubscriberMessage.objects.create(message=message, subscriber=subscriber)
+    token = emails.unsubscribe_link(subscriber).rpartition("/")[2]
+
+    for email in (
+        emails.confirmation_email(subscriber),
+        emails.ListMessageMailer(message).build(row),
+    ):
+        manage = f"{LINK_DOMAIN}/mailinglist/subscription/{token}"
+        assert f"Manage your subscription: {manage}" in email.body
+        assert f'<a href="{manage}">Manage your subscription</a>' in email.alternatives[0][0]
+
+
+def test_a_shared_copy_costs_one_token_and_no_query(monkeypatch, django_assert_num_queries):
+    subscriber = SubscriberFactory()
+    message = MessageFactory(mailing_list=subscriber.mailing_list)
+    SubscriberMessage.objects.create(message=message, subscriber=subscriber)
+    row = SubscriberMessage.objects.select_related("subscriber").get(message=message)
+    mailer = emails.ListMessageMailer(message)
+    made = []
+    make_token = unsubscribe_token_generator.make_token
+    monkeypatch.setattr(
+        unsubscribe_token_generator,
+        "make_token",
+        lambda subscriber: made.append(subscriber) or make_token(subscriber),
+    )
+
+    with django_assert_num_queries(0):
+        copy = mailer.build(row)
+
+    assert isinstance(copy, emails.PersonalisedEmail)
+    assert made == [subscriber]

@@ -1,5 +1,6 @@
-"""Mail Ape in English and Simplified Chinese: the browser's language picks the pages'
-language, and the Chinese catalogue translates every string it holds."""
+"""Mail Ape in English and Simplified Chinese: an owner's pages are in the language they
+chose, a visitor's in the one their browser asks for, and the Chinese catalogue
+translates every string it holds."""
 
 import ast
 import re
@@ -27,16 +28,21 @@ def english_afterwards():
 
 @pytest.fixture
 def owner(client):
-    user = UserFactory()
+    user = UserFactory(language="zh-hans")
+    client.login(username=user.username, password=PASSWORD)
+    return user
+
+
+@pytest.fixture
+def english_owner(client):
+    user = UserFactory(language="en")
     client.login(username=user.username, password=PASSWORD)
     return user
 
 
 @pytest.mark.django_db
-def test_the_new_list_page_is_in_chinese_for_a_chinese_browser(client, owner):
-    page = client.get(
-        reverse("mailinglist:create_mailinglist"), HTTP_ACCEPT_LANGUAGE="zh-hans"
-    ).content.decode()
+def test_the_new_list_page_is_in_chinese_for_an_owner_who_chose_chinese(client, owner):
+    page = client.get(reverse("mailinglist:create_mailinglist")).content.decode()
 
     assert "<h1>新建邮件列表</h1>" in page
     assert "名称" in page
@@ -45,9 +51,11 @@ def test_the_new_list_page_is_in_chinese_for_a_chinese_browser(client, owner):
 
 
 @pytest.mark.django_db
-def test_the_new_list_page_stays_english_for_an_english_browser(client, owner):
+def test_the_new_list_page_stays_english_for_an_english_owner_whatever_the_browser(
+    client, english_owner
+):
     page = client.get(
-        reverse("mailinglist:create_mailinglist"), HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.8"
+        reverse("mailinglist:create_mailinglist"), HTTP_ACCEPT_LANGUAGE="zh-hans"
     ).content.decode()
 
     assert "<h1>New mailing list</h1>" in page
@@ -55,10 +63,8 @@ def test_the_new_list_page_stays_english_for_an_english_browser(client, owner):
 
 
 @pytest.mark.django_db
-def test_a_chinese_browser_gets_form_errors_in_chinese(client, owner):
-    page = client.post(
-        reverse("mailinglist:create_mailinglist"), {"name": ""}, HTTP_ACCEPT_LANGUAGE="zh-hans"
-    ).content.decode()
+def test_a_chinese_owner_gets_form_errors_in_chinese(client, owner):
+    page = client.post(reverse("mailinglist:create_mailinglist"), {"name": ""}).content.decode()
 
     assert "该字段是必填项。" in page
 
@@ -68,9 +74,7 @@ def test_the_manage_page_names_subscriber_statuses_in_chinese(client, owner):
     mailing_list = MailingListFactory(owner=owner)
     SubscriberFactory(mailing_list=mailing_list, confirmed=True)
 
-    page = client.get(
-        mailing_list.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans"
-    ).content.decode()
+    page = client.get(mailing_list.get_absolute_url()).content.decode()
 
     assert '<span class="subscriber-status">已确认</span>' in page
     assert "1 已确认 · 0 未确认 · 0 已退订 · 0 已退信" in page
@@ -83,12 +87,19 @@ def test_the_send_page_counts_recipients_in_chinese(client, owner):
     message = MessageFactory(mailing_list=mailing_list, status=MessageState.DRAFT)
 
     page = client.get(
-        reverse("mailinglist:send_message", kwargs={"pk": message.pk}),
-        HTTP_ACCEPT_LANGUAGE="zh-hans",
+        reverse("mailinglist:send_message", kwargs={"pk": message.pk})
     ).content.decode()
 
     assert '的 <strong id="recipient-count">1</strong> 位已确认订阅者' in page
     assert "立即发送给 1 人" in page
+
+
+@pytest.mark.django_db
+def test_a_visitor_whose_browser_asks_for_chinese_gets_a_chinese_error_page(client):
+    page = client.get("/no-such-page", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+
+    assert "<h1>未找到页面</h1>" in page
+    assert "<h1>Not found</h1>" in client.get("/no-such-page").content.decode()
 
 
 def test_a_validation_message_follows_the_active_language():

@@ -150,7 +150,7 @@ def test_the_message_page_offers_the_moves_its_state_allows(
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'id="progress-bar"' in page
+    assert 'id="delivery-bar"' in page
     forms = re.findall(r'<form method="post" action="([^"]+)"[^>]*>.*?>(\w+)</button>', page)
     assert forms == [
         (reverse(f"mailinglist:{name}_message", kwargs={"pk": message.pk}), name.capitalize())

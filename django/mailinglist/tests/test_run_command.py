@@ -18,15 +18,21 @@ pytestmark = pytest.mark.slow
 REPO_DIR = DJANGO_DIR.parent
 
 
-@pytest.fixture
-def running_app(tmp_path):
-    port, mail_port = free_port(), free_port()
+def newcomer_environment(var_dir):
+    """This environment without the test run's settings, as a newcomer's shell has it."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("DJANGO_", "CELERY_", "MAIL_APE_", "EMAIL_", "MAILING_LIST_"))
     }
-    env["MAIL_APE_VAR_DIR"] = str(tmp_path)
+    env["MAIL_APE_VAR_DIR"] = str(var_dir)
+    return env
+
+
+@pytest.fixture
+def running_app(tmp_path):
+    port, mail_port = free_port(), free_port()
+    env = newcomer_environment(tmp_path)
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         ["make", "run", f"PORT={port}", f"MAIL_PORT={mail_port}"],
@@ -114,3 +120,37 @@ def test_a_newcomer_goes_from_registering_to_reading_the_delivered_message(runni
     assert "Ripe today" in page
     # The file-system broker keeps all of its folders under MAIL_APE_VAR_DIR, none in the repo.
     assert (mailbox_dir.parent / "broker-control").is_dir()
+
+
+def readme_api_walkthrough():
+    """The shell block under the README's "The API in five minutes" heading."""
+    readme = (REPO_DIR / "README.md").read_text()
+    section = readme.split("## The API in five minutes", 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.DOTALL)[1]
+
+
+def test_the_readme_api_walkthrough_runs_as_it_is_written(running_app):
+    base_url, mailbox_dir = running_app
+    script = readme_api_walkthrough().replace("http://localhost:8000", base_url)
+    try:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=REPO_DIR,
+            env=newcomer_environment(mailbox_dir.parent),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        for written in ("people.csv", "subscribers.csv"):
+            (REPO_DIR / written).unlink(missing_ok=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert '[201,"koko@example.com"]' in lines
+    assert "unconfirmed" in lines
+    assert '"sent":2' in next(line for line in lines if line.startswith('{"total"'))
+    assert "scheduled" in lines
+    assert '"added":1' in next(line for line in lines if line.startswith('{"rows"'))
+    assert any(line.startswith('"zoe@example.com","Zoe Ape","confirmed"') for line in lines)
+    assert lines[-1] == "204"

@@ -3,7 +3,11 @@ import time
 import pytest
 
 from mailinglist.tests.factories import SubscriberFactory
-from mailinglist.tokens import confirmation_token_generator, unsubscribe_token_generator
+from mailinglist.tokens import (
+    TokenCheck,
+    confirmation_token_generator,
+    unsubscribe_token_generator,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +118,55 @@ def test_a_token_signed_with_a_rotated_key_still_works(settings):
     settings.SECRET_KEY = "a brand new secret key that is long enough to be realistic"
 
     assert unsubscribe_token_generator.check_token(subscriber, token)
+
+
+def test_a_used_confirmation_token_is_told_from_a_forged_one_without_a_query(
+    django_assert_num_queries,
+):
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber)
+    subscriber.confirm()
+    forged = confirmation_token_generator.make_token(subscriber)[:-1] + "x"
+
+    with django_assert_num_queries(0):
+        assert confirmation_token_generator.check(subscriber, token) is TokenCheck.USED
+        assert confirmation_token_generator.check(subscriber, forged) is TokenCheck.INVALID
+
+
+def test_a_used_confirmation_token_is_used_however_old(settings):
+    settings.MAIL_APE_CONFIRMATION_MAX_AGE = 3600
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber, now=time.time() - 86400)
+
+    subscriber.confirm()
+
+    assert confirmation_token_generator.check(subscriber, token) is TokenCheck.USED
+
+
+def test_an_old_confirmation_token_expired_and_a_tampered_old_one_is_invalid(settings):
+    settings.MAIL_APE_CONFIRMATION_MAX_AGE = 3600
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber, now=time.time() - 3601)
+    tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
+
+    assert confirmation_token_generator.check(subscriber, token) is TokenCheck.EXPIRED
+    assert confirmation_token_generator.check(subscriber, tampered) is TokenCheck.INVALID
+
+
+def test_a_used_confirmation_token_of_a_subscriber_who_left_since_is_invalid():
+    subscriber = SubscriberFactory(confirmed=False)
+    token = confirmation_token_generator.make_token(subscriber)
+    subscriber.confirm()
+
+    subscriber.unsubscribe()
+
+    assert confirmation_token_generator.check(subscriber, token) is TokenCheck.INVALID
+
+
+def test_an_unsubscribe_token_is_never_taken_for_a_used_one():
+    subscriber = SubscriberFactory(confirmed=False)
+    token = unsubscribe_token_generator.make_token(subscriber)
+    subscriber.confirm()
+
+    assert confirmation_token_generator.check(subscriber, token) is TokenCheck.INVALID
+    assert unsubscribe_token_generator.check(subscriber, token) is TokenCheck.VALID

@@ -32,7 +32,7 @@ def test_pressing_the_button_unsubscribes(client):
     response = client.post(unsubscribe_url(subscriber))
 
     assert response.status_code == 200
-    assert b"You are unsubscribed" in response.content
+    assert b"You're unsubscribed" in response.content
     subscriber.refresh_from_db()
     assert not subscriber.confirmed
     assert subscriber.unsubscribed is not None

@@ -1,13 +1,23 @@
-// The message page's progress bar: drawn from the counts in the page, then kept up to
-// date from the progress URL until the message reaches a final state.
+// The message page's delivery bar and counts: drawn from the counts in the page, then
+// kept up to date from the progress URL until the message reaches a final state.
 (function () {
   const section = document.getElementById("delivery");
-  const bar = document.getElementById("progress-bar");
+  const bar = document.getElementById("delivery-bar");
+  const parts = bar.querySelectorAll("[data-part]");
 
-  function draw(percent) {
-    bar.style.width = percent + "%";
-    bar.textContent = percent + "%";
-    bar.parentElement.setAttribute("aria-valuenow", percent);
+  function draw(counts) {
+    const total = Number(counts.total) || 0;
+    for (const part of parts) {
+      const count = Number(counts[part.dataset.part]) || 0;
+      part.style.width = (total ? (100 * count) / total : 0) + "%";
+      part.setAttribute("aria-valuenow", count);
+    }
+  }
+
+  function countsInPage() {
+    const counts = {total: bar.dataset.total};
+    for (const part of parts) counts[part.dataset.part] = part.dataset.count;
+    return counts;
   }
 
   async function refresh() {
@@ -17,7 +27,8 @@
     for (const name of ["sent", "pending", "failed", "bounced", "skipped", "suppressed", "total"]) {
       document.getElementById("count-" + name).textContent = progress[name];
     }
-    draw(progress.percent_done);
+    draw(progress);
+    bar.setAttribute("aria-label", bar.dataset.label.replace("{percent}", progress.percent_done));
     if (progress.status !== section.dataset.status) {
       window.location.reload();
       return;
@@ -25,6 +36,6 @@
     setTimeout(refresh, 1000);
   }
 
-  draw(bar.parentElement.getAttribute("aria-valuenow"));
+  draw(countsInPage());
   if (!("final" in section.dataset)) setTimeout(refresh, 1000);
 })();
