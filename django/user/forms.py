@@ -17,8 +17,9 @@ class RegistrationForm(UserCreationForm):
 
 class AccountSettingsForm(forms.ModelForm):
     time_zone = forms.ChoiceField(
+        label=_("Time zone"),
         choices=[(name, name.replace("_", " ")) for name in sorted(available_timezones())],
-        help_text="Times on your pages, and the times you schedule messages for, are in it.",
+        help_text=_("Times on your pages, and the times you schedule messages for, are in it."),
     )
 
     class Meta:

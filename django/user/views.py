@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import CreateView, FormView, TemplateView, UpdateView
@@ -49,7 +50,7 @@ class AccountSettingsView(LoginRequiredMixin, SuccessMessageMixin, UpdateView):
     form_class = AccountSettingsForm
     template_name = "user/settings.html"
     success_url = reverse_lazy("user:settings")
-    success_message = "Saved."
+    success_message = _("Saved.")
 
     def get_object(self, queryset=None):
         return self.request.user
@@ -78,7 +79,7 @@ class ApiTokenView(LoginRequiredMixin, TemplateView):
             token = Token.objects.create(user=request.user)
         request.session[SESSION_FIELD_FOR_NEW_KEY] = token.key
         if replaced:
-            messages.info(request, "Your old token no longer works.")
+            messages.info(request, gettext("Your old token no longer works."))
         return redirect("user:tokens")
 
 
@@ -86,7 +87,7 @@ class RevokeApiTokenView(LoginRequiredMixin, View):
     def post(self, request):
         revoked, _ = Token.objects.filter(user=request.user).delete()
         if revoked:
-            messages.success(request, "Token revoked: requests using it are now refused.")
+            messages.success(request, gettext("Token revoked: requests using it are now refused."))
         return redirect("user:tokens")
 
 

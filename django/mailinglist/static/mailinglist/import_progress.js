@@ -14,7 +14,9 @@
     }
     const rows = document.getElementById("count-rows");
     if (rows) {
-      rows.textContent = progress.rows + (progress.total_rows ? " of " + progress.total_rows : "");
+      rows.textContent = progress.total_rows
+        ? rows.dataset.of.replace("{rows}", progress.rows).replace("{total}", progress.total_rows)
+        : progress.rows;
     }
     for (const name of counts) {
       const cell = document.getElementById("count-" + name);

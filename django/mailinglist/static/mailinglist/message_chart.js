@@ -9,6 +9,7 @@
   const REFRESH_MS = 3000;
   const HEIGHT = 160;
   let charts = null;
+  let unitSeconds = 1;
 
   function columns(timeline) {
     const times = [], rate = [], sent = [], failed = [], bounced = [];
@@ -20,6 +21,14 @@
       failed.push(failedSoFar += failedNow);
       bounced.push(bouncedSoFar += bouncedNow);
     }
+    // A chart of one bucket has no width: the next, empty bucket gives it one.
+    if (times.length === 1) {
+      times.push(times[0] + timeline.unit_seconds);
+      rate.push(0);
+      sent.push(sentSoFar);
+      failed.push(failedSoFar);
+      bounced.push(bouncedSoFar);
+    }
     return {rate: [times, rate], mix: [times, sent, failed, bounced]};
   }
 
@@ -29,8 +38,12 @@
       height: HEIGHT,
       legend: {show: true},
       // Counts start at nought, so that bars and lines keep their proportions.
-      scales: {x: {time: true}, y: {range: (chart, low, high) => [0, Math.max(high, 1) * 1.1]}},
-      series: [{}, ...series],
+      scales: {
+        // Half a bucket either side, so that the first and last bars are whole.
+        x: {time: true, range: (chart, low, high) => [low - unitSeconds / 2, high + unitSeconds / 2]},
+        y: {range: (chart, low, high) => [0, Math.max(high, 1) * 1.1]},
+      },
+      series: [{label: holder.dataset.timeLabel}, ...series],
     };
   }
 
@@ -68,6 +81,7 @@
   }
 
   function draw(timeline) {
+    unitSeconds = timeline.unit_seconds;
     const data = columns(timeline);
     if (charts === null) {
       charts = makeCharts(data);
