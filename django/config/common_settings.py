@@ -155,12 +155,14 @@ MAIL_APE_CONFIRMATION_MAX_AGE = env_int("MAIL_APE_CONFIRMATION_MAX_AGE", 7 * 24 
 
 # Delivery pipeline.
 MAIL_APE_BATCH_SIZE = env_int("MAIL_APE_BATCH_SIZE", 200)
-MAIL_APE_DELIVERY_LEASE_SECONDS = env_int("MAIL_APE_DELIVERY_LEASE_SECONDS", 300)
+# A live worker renews its rows' lease several times a lease (delivery/leases.py);
+# a dead one's rows are due again within a lease, and the sweep hands them on.
+MAIL_APE_DELIVERY_LEASE_SECONDS = env_int("MAIL_APE_DELIVERY_LEASE_SECONDS", 10)
 MAIL_APE_DELIVERY_TASK_SECONDS = env_int("MAIL_APE_DELIVERY_TASK_SECONDS", 60)
 MAIL_APE_DELIVERY_PARALLELISM = env_int("MAIL_APE_DELIVERY_PARALLELISM", 4)
 MAIL_APE_MAX_ATTEMPTS = env_int("MAIL_APE_MAX_ATTEMPTS", 6)
 MAIL_APE_RETRY_BASE_SECONDS = env_int("MAIL_APE_RETRY_BASE_SECONDS", 60)
-MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 60)
+MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 5)
 # How often scheduled messages whose time has come are handed to delivery.
 MAIL_APE_SCHEDULER_SECONDS = env_int("MAIL_APE_SCHEDULER_SECONDS", 10)
 # How often work that waited in the outbox while the broker was down is handed over.
@@ -168,6 +170,9 @@ MAIL_APE_RELAY_SECONDS = env_int("MAIL_APE_RELAY_SECONDS", 10)
 # E-mails per second across every worker; 0 leaves sending unthrottled.
 MAIL_APE_SEND_RATE = env_int("MAIL_APE_SEND_RATE", 0)
 MAIL_APE_RATE_LIMIT_REDIS_URL = env_str("MAIL_APE_RATE_LIMIT_REDIS_URL", "")
+# Where each copy the SMTP server accepts is noted at once (delivery/journal.py), so
+# a worker that dies sends almost nothing twice; the Redis broker when unset.
+MAIL_APE_DELIVERY_JOURNAL_REDIS_URL = env_str("MAIL_APE_DELIVERY_JOURNAL_REDIS_URL", "")
 # Subscriber imports: the biggest file accepted, the rows committed together, and how
 # long a job may go without a committed batch before the sweep hands it to another worker.
 MAIL_APE_IMPORT_MAX_BYTES = env_int("MAIL_APE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)

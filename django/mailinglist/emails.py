@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from email.policy import compat32
 from email.utils import formataddr, formatdate
-from typing import Any, AnyStr
+from typing import Any, AnyStr, NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -581,22 +581,48 @@ def smtp_connection() -> BaseEmailBackend:
     return get_connection()
 
 
+class Envelope(NamedTuple):
+    """What SMTP carries for a copy to one recipient."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+def envelope_of(email: EmailMultiAlternatives) -> Envelope:
+    """A one-recipient copy's envelope and bytes, as Django's SMTP backend would send them.
+
+    Raises ValueError for an address SMTP cannot carry as it is.
+    """
+    if isinstance(email, PersonalisedEmail):
+        envelope = Envelope(email.envelope_from, email.envelope_to, email.data)
+    else:
+        encoding = email.encoding or settings.DEFAULT_CHARSET
+        [recipient] = [sanitize_address(to, encoding) for to in email.recipients()]
+        sender = getattr(email, "envelope_from", "") or email.from_email
+        envelope = Envelope(
+            sanitize_address(sender, encoding),
+            recipient,
+            email.message().as_bytes(linesep="\r\n"),
+        )
+    for address in (envelope.sender, envelope.recipient):
+        if not address.isascii() or "\r" in address or "\n" in address:
+            raise ValueError(f"{address!r} cannot go in an SMTP envelope")
+    return envelope
+
+
 def send_copy(connection: BaseEmailBackend, email: EmailMultiAlternatives) -> None:
     """Send one copy over connection, opening it if need be."""
     connection.open()
-    if not isinstance(connection, SmtpEmailBackend) or connection.connection is None:
-        connection.send_messages([email])
-    elif isinstance(email, PersonalisedEmail):
+    if (
+        isinstance(connection, SmtpEmailBackend)
+        and connection.connection is not None
+        and isinstance(email, EnvelopedEmail)
+        and email.envelope_from
+    ):
         # Django's backend would parse both addresses again for every copy.
-        connection.connection.sendmail(email.envelope_from, [email.envelope_to], email.data)
-    elif isinstance(email, EnvelopedEmail) and email.envelope_from:
-        recipients = [
-            sanitize_address(to, email.encoding or settings.DEFAULT_CHARSET)
-            for to in email.recipients()
-        ]
-        connection.connection.sendmail(
-            email.envelope_from, recipients, email.message().as_bytes(linesep="\r\n")
-        )
+        envelope = envelope_of(email)
+        connection.connection.sendmail(envelope.sender, [envelope.recipient], envelope.data)
     else:
         connection.send_messages([email])
 

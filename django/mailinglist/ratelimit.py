@@ -57,14 +57,21 @@ class SharedSendRateLimiter:
             time.sleep(wait)
 
 
+def shared_redis_url(explicit_url: str) -> str:
+    """The Redis a setting names, or else the Celery broker when that is a Redis; "" if none."""
+    if explicit_url:
+        return explicit_url
+    if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return settings.CELERY_BROKER_URL
+    return ""
+
+
 def send_rate_limiter():
     """The deployment's limiter, or None when MAIL_APE_SEND_RATE is 0 (no limit)."""
     rate = settings.MAIL_APE_SEND_RATE
     if rate <= 0:
         return None
-    redis_url = settings.MAIL_APE_RATE_LIMIT_REDIS_URL
-    if not redis_url and settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        redis_url = settings.CELERY_BROKER_URL
+    redis_url = shared_redis_url(settings.MAIL_APE_RATE_LIMIT_REDIS_URL)
     if not redis_url:
         raise ImproperlyConfigured(
             "MAIL_APE_SEND_RATE needs MAIL_APE_RATE_LIMIT_REDIS_URL (or a Redis Celery broker)."

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from mailinglist.delivery.fan_out import make_rows_for_next_slice, suppressed_sql
+from mailinglist.delivery.journal import AcceptedCopies
 from mailinglist.delivery.states import DeliveryState, DeliveryTransition, MessageState
 from mailinglist.models import Message, Subscriber, SubscriberMessage, Suppression
 
@@ -66,8 +67,17 @@ class Claim:
         return row
 
 
-def claim_batch(message: Message, size: int, lease_seconds: float) -> list[SubscriberMessage]:
-    """Carry out a Claim of size copies leased for lease_seconds; see Claim for the rules."""
+def claim_batch(
+    message: Message,
+    size: int,
+    lease_seconds: float,
+    journal: AcceptedCopies | None = None,
+) -> list[SubscriberMessage]:
+    """Carry out a Claim of size copies leased for lease_seconds; see Claim for the rules.
+
+    Of the rows whose lease ran out, those the journal lists as accepted by the
+    server are recorded as sent instead of being handed out again.
+    """
     now = timezone.now()
     claim = Claim(message, size, now, now + timedelta(seconds=lease_seconds))
     with transaction.atomic():
@@ -83,7 +93,9 @@ def claim_batch(message: Message, size: int, lease_seconds: float) -> list[Subsc
             if connection.vendor == "postgresql"
             else _claim_due_with_orm
         )
-        claimed = claim_due(claim)
+        claimed, expired = claim_due(claim)
+        if expired and journal is not None:
+            claimed = _settle_accepted(claim, claimed, journal.accepted(expired), journal)
         if len(claimed) < size:
             claimed += [
                 claim.row(pk, 1, subscriber_id, email)
@@ -92,6 +104,32 @@ def claim_batch(message: Message, size: int, lease_seconds: float) -> list[Subsc
                 )
             ]
     return claimed
+
+
+def _settle_accepted(
+    claim: Claim,
+    claimed: list[SubscriberMessage],
+    accepted: dict[uuid.UUID, datetime],
+    journal: AcceptedCopies,
+) -> list[SubscriberMessage]:
+    """Record as sent, with the attempt that sent them, the claimed rows the journal lists."""
+    if not accepted:
+        return claimed
+    SubscriberMessage.objects.filter(pk__in=list(accepted)).apply(
+        DeliveryTransition.MARK_SENT,
+        sent=Case(*(When(pk=pk, then=Value(when)) for pk, when in accepted.items())),
+        available_at=None,
+        last_error="",
+        attempts=F("attempts") - 1,
+    )
+    journal.forget(accepted)
+    logger.warning(
+        "Message %s: %d copies of a worker that stopped were found in the journal: "
+        "recorded as sent, not sent again",
+        claim.message.pk,
+        len(accepted),
+    )
+    return [row for row in claimed if row.pk not in accepted]
 
 
 def _log_due_claim(claim: Claim, expired: int, skipped: int) -> None:
@@ -107,7 +145,7 @@ def _log_due_claim(claim: Claim, expired: int, skipped: int) -> None:
         )
 
 
-def _claim_due_in_one_statement(claim: Claim) -> list[SubscriberMessage]:
+def _claim_due_in_one_statement(claim: Claim) -> tuple[list[SubscriberMessage], list[uuid.UUID]]:
     table = SubscriberMessage._meta.db_table
     subscriber_table = Subscriber._meta.db_table
     # Only table names from model metadata are interpolated; values are parameters.
@@ -148,16 +186,17 @@ def _claim_due_in_one_statement(claim: Claim) -> list[SubscriberMessage]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         due = cursor.fetchall()
-    claimed, expired = [], 0
+    claimed, expired = [], []
     for pk, attempts, sending, subscriber_id, email, was in due:
         if sending:
             claimed.append(claim.row(pk, attempts, subscriber_id, email))
-            expired += was == DeliveryState.SENDING
-    _log_due_claim(claim, expired=expired, skipped=len(due) - len(claimed))
-    return claimed
+            if was == DeliveryState.SENDING:
+                expired.append(pk)
+    _log_due_claim(claim, expired=len(expired), skipped=len(due) - len(claimed))
+    return claimed, expired
 
 
-def _claim_due_with_orm(claim: Claim) -> list[SubscriberMessage]:
+def _claim_due_with_orm(claim: Claim) -> tuple[list[SubscriberMessage], list[uuid.UUID]]:
     due = list(
         SubscriberMessage.objects.due(claim.now)
         .filter(message=claim.message)
@@ -179,12 +218,9 @@ def _claim_due_with_orm(claim: Claim) -> list[SubscriberMessage]:
     SubscriberMessage.objects.filter(pk__in=claimed_ids).apply(
         CLAIM, available_at=claim.lease_until, attempts=F("attempts") + 1, last_attempt=claim.now
     )
-    _log_due_claim(
-        claim,
-        expired=sum(1 for pk, _, was, _ in due if moves[pk] is CLAIM and was == CLAIM.target),
-        skipped=len(due) - len(claimed_ids),
-    )
+    expired = [pk for pk, _, was, _ in due if moves[pk] is CLAIM and was == CLAIM.target]
+    _log_due_claim(claim, expired=len(expired), skipped=len(due) - len(claimed_ids))
     claimed = SubscriberMessage.objects.filter(pk__in=claimed_ids).values_list(
         "pk", "attempts", "subscriber_id", "subscriber__email"
     )
-    return [claim.row(*values) for values in claimed]
+    return [claim.row(*values) for values in claimed], expired

@@ -3,6 +3,7 @@
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
@@ -12,22 +13,21 @@ from django.utils import timezone
 from mailinglist import emails
 from mailinglist.delivery import outcomes
 from mailinglist.delivery.claims import claim_batch
+from mailinglist.delivery.journal import AcceptedCopies
+from mailinglist.delivery.leases import LeaseKeeper
 from mailinglist.delivery.outcomes import SmtpFailure
 from mailinglist.delivery.smtp import send_each
-from mailinglist.delivery.states import MessageState
+from mailinglist.delivery.states import DeliveryState, MessageState
 from mailinglist.models import Message, Subscriber, SubscriberMessage
 from mailinglist.ratelimit import SharedSendRateLimiter, send_rate_limiter
 
 logger = logging.getLogger(__name__)
 
-# Sending stops well inside the lease, so that no other worker reclaims a row
-# while this one may still be sending it.
-LEASE_SHARE_FOR_SENDING = 0.8
 # A task waiting for its countdown sits unacknowledged in the broker; it must
 # start well before the broker's visibility timeout hands it out a second time.
 LONGEST_COUNTDOWN_SECONDS = 600
-# A worker that dies re-sends what it had not recorded yet; recording often
-# keeps that to a fraction of a second's worth of copies.
+# What the server accepted is journaled at once (see journal); the database
+# learns of it in batches this far apart.
 RECORD_INTERVAL_SECONDS = 0.25
 
 
@@ -51,26 +51,38 @@ def deliver(message: Message, deadline: float) -> float | None:
     time.monotonic() passes deadline.
 
     Returns in how many seconds another task should carry on: 0 when the
-    deadline cut this one short, the wait for the next retry or lease expiry
-    when only those are left, None when nothing is.
+    deadline cut this one short, the wait for the next retry when only retries
+    are left, None when nothing is.
     """
     lease = settings.MAIL_APE_DELIVERY_LEASE_SECONDS
     rate_limiter = send_rate_limiter()
     mailer = None
     connection = emails.smtp_connection()
+    journal = AcceptedCopies.for_message(message.pk)
     try:
-        while True:
-            if time.monotonic() >= deadline:
-                return 0
-            claimed_at = time.monotonic()
-            rows = claim_batch(message, settings.MAIL_APE_BATCH_SIZE, lease)
-            if not rows:
-                break
-            mailer = mailer or emails.ListMessageMailer(message)
-            send_until = min(deadline, claimed_at + lease * LEASE_SHARE_FOR_SENDING)
-            _send_batch(mailer, rows, connection, send_until, rate_limiter)
+        with LeaseKeeper(message.pk, lease) as keeper:
+            while True:
+                if time.monotonic() >= deadline:
+                    return 0
+                claimed_at = time.monotonic()
+                rows = claim_batch(message, settings.MAIL_APE_BATCH_SIZE, lease, journal)
+                if not rows:
+                    break
+                keeper.hold([row.pk for row in rows], claimed_at)
+                mailer = mailer or emails.ListMessageMailer(message)
+                _send_batch(
+                    mailer,
+                    rows,
+                    connection,
+                    lambda: keeper.holds() and time.monotonic() < deadline,
+                    rate_limiter,
+                    journal,
+                )
+                keeper.let_go()
     finally:
         connection.close()
+        if journal is not None:
+            journal.close()
     if message.finish_if_done():
         logger.info("Message %s finished", message.pk)
         return None
@@ -80,12 +92,14 @@ def deliver(message: Message, deadline: float) -> float | None:
 
 
 def seconds_until_next_due(message: Message) -> float | None:
-    """How long until a retry falls due or a lease runs out; None if no copy waits."""
-    next_due = (
-        SubscriberMessage.objects.filter(message=message)
-        .undelivered()
-        .aggregate(next_due=Min("available_at"))["next_due"]
-    )
+    """How long until a retry falls due; None if no copy waits for one.
+
+    Copies other workers hold are theirs to finish: their leases are renewed while
+    those workers live, and the sweep hands the rows of one that died to a new task.
+    """
+    next_due = SubscriberMessage.objects.filter(
+        message=message, status=DeliveryState.PENDING
+    ).aggregate(next_due=Min("available_at"))["next_due"]
     if next_due is None:
         return None
     wait = (next_due - timezone.now()).total_seconds()
@@ -96,28 +110,37 @@ def _send_batch(
     mailer: emails.ListMessageMailer,
     rows: list[SubscriberMessage],
     connection: BaseEmailBackend,
-    send_until: float,
+    may_send: Callable[[], bool],
     rate_limiter: SharedSendRateLimiter | None,
+    journal: AcceptedCopies | None,
 ) -> None:
     load_merge_values(mailer, rows)
     sent: list[SubscriberMessage] = []
     failures: list[tuple[SubscriberMessage, SmtpFailure]] = []
     attempted = set()
     last_recorded = time.monotonic()
+
+    def record() -> None:
+        outcomes.record_outcomes(sent, failures)
+        if journal is not None:
+            journal.forget(row.pk for row in sent)
+
     try:
-        for row, failure in send_each(mailer, rows, connection, send_until, rate_limiter):
+        for row, failure in send_each(mailer, rows, connection, may_send, rate_limiter):
             attempted.add(row.pk)
             if failure is None:
+                if journal is not None:
+                    journal.note(row.pk)
                 sent.append(row)
             else:
                 failures.append((row, failure))
             if time.monotonic() - last_recorded >= RECORD_INTERVAL_SECONDS:
-                outcomes.record_outcomes(sent, failures)
+                record()
                 sent, failures = [], []
                 last_recorded = time.monotonic()
     finally:
         # Whatever stopped the batch, what the server accepted is written down.
-        outcomes.record_outcomes(sent, failures)
+        record()
     outcomes.release(row for row in rows if row.pk not in attempted)
 
 

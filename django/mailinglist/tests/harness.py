@@ -47,11 +47,13 @@ class SmtpSink:
     """An aiosmtpd server that keeps what it accepts.
 
     reply_for_recipient(address) may return an SMTP reply such as "451 4.3.0 Later"
-    to refuse that recipient; None accepts it.
+    to refuse that recipient; None accepts it. It offers PIPELINING (aiosmtpd reads
+    commands one line at a time, so it takes them pipelined) unless told not to.
     """
 
-    def __init__(self, reply_for_recipient=None):
+    def __init__(self, reply_for_recipient=None, pipelining=True):
         self.reply_for_recipient = reply_for_recipient or (lambda address: None)
+        self.pipelining = pipelining
         self.messages = []
         self.refusals = []
         # (recipient, envelope sender) of each message accepted.
@@ -66,6 +68,12 @@ class SmtpSink:
 
     def __exit__(self, *exc_info):
         self._controller.stop()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.reply_for_recipient(address)
