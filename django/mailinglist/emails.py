@@ -238,6 +238,17 @@ class ListMessageMailer:
             return self.envelope_from
         return make_bounce_address(delivery_id, settings.MAIL_APE_BOUNCE_ADDRESS)
 
+    def envelope(self, subscriber_message: SubscriberMessage) -> "Envelope":
+        """What SMTP carries of the row's copy, the same as envelope_of(build(row)) but
+        made without an e-mail object where the shared copy serves."""
+        if self.shared_copy is not None:
+            subscriber = subscriber_message.subscriber
+            recipient = NOBODY if self.template.is_plain else merge_values(subscriber)
+            envelope = self.shared_copy.envelope(subscriber_message, recipient)
+            if envelope is not None:
+                return _checked(envelope)
+        return envelope_of(self.build(subscriber_message))
+
     def build(self, subscriber_message: SubscriberMessage) -> EmailMultiAlternatives:
         subscriber = subscriber_message.subscriber
         subscriber.mailing_list = self.mailing_list
@@ -460,10 +471,48 @@ class SharedCopy:
             longest, most = max(longest, length), max(most, on_line)
         return longest, most
 
+    def envelope(
+        self, subscriber_message: SubscriberMessage, recipient: MergeValues
+    ) -> "Envelope | None":
+        """Only what SMTP carries of the recipient's copy: the same bytes personalise()
+        makes, without the e-mail object other backends need; None where it is None."""
+        filled = self._fill(subscriber_message, recipient)
+        if filled is None:
+            return None
+        return Envelope(
+            self.mailer.envelope_sender(subscriber_message.pk),
+            filled.address,
+            _patch(self.pieces, self.fields, filled.encoded),
+        )
+
     def personalise(
         self, subscriber_message: SubscriberMessage, recipient: MergeValues
     ) -> "PersonalisedEmail | None":
         """The recipient's copy, or None if their values do not fit in the shared bytes."""
+        filled = self._fill(subscriber_message, recipient)
+        if filled is None:
+            return None
+        mailer = self.mailer
+        context = {
+            "mailing_list": mailer.mailing_list,
+            "unsubscribe_link": filled.values["unsubscribe_link"],
+        }
+        return PersonalisedEmail(
+            _patch(self.pieces, self.fields, filled.encoded),
+            envelope_from=mailer.envelope_sender(subscriber_message.pk),
+            envelope_to=filled.address,
+            subject=filled.subject,
+            sender=mailer.sender,
+            text=_patch(self.text_pieces, self.text_fields, filled.values),
+            html=_patch(self.html_pieces, self.html_fields, filled.values),
+            recipient=subscriber_message.subscriber.email,
+            headers=list_headers(context, subscriber_message.pk)
+            | delivery_headers(str(subscriber_message.pk)),
+        )
+
+    def _fill(
+        self, subscriber_message: SubscriberMessage, recipient: MergeValues
+    ) -> "_FilledValues | None":
         mailer = self.mailer
         subscriber = subscriber_message.subscriber
         address = _header_address(subscriber.email)
@@ -501,22 +550,16 @@ class SharedCopy:
             if not template.subject.is_plain:
                 subject = mailer.subject_prefix + template.subject_for(recipient)
                 encoded["subject"] = _subject_header_value(subject)
-        context = {
-            "mailing_list": mailer.mailing_list,
-            "unsubscribe_link": links["unsubscribe_link"],
-        }
-        return PersonalisedEmail(
-            _patch(self.pieces, self.fields, encoded),
-            envelope_from=mailer.envelope_sender(subscriber_message.pk),
-            envelope_to=address,
-            subject=subject,
-            sender=mailer.sender,
-            text=_patch(self.text_pieces, self.text_fields, values),
-            html=_patch(self.html_pieces, self.html_fields, values),
-            recipient=subscriber.email,
-            headers=list_headers(context, subscriber_message.pk)
-            | delivery_headers(str(subscriber_message.pk)),
-        )
+        return _FilledValues(address, values, encoded, subject)
+
+
+class _FilledValues(NamedTuple):
+    """A recipient's values for a SharedCopy's placeholders."""
+
+    address: str
+    values: dict[str, str]
+    encoded: dict[str, bytes]
+    subject: str
 
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -605,6 +648,10 @@ def envelope_of(email: EmailMultiAlternatives) -> Envelope:
             recipient,
             email.message().as_bytes(linesep="\r\n"),
         )
+    return _checked(envelope)
+
+
+def _checked(envelope: Envelope) -> Envelope:
     for address in (envelope.sender, envelope.recipient):
         if not address.isascii() or "\r" in address or "\n" in address:
             raise ValueError(f"{address!r} cannot go in an SMTP envelope")

@@ -180,3 +180,13 @@ def test_the_rate_limit_is_off_by_default_and_needs_redis_when_on(settings):
 
     settings.MAIL_APE_RATE_LIMIT_REDIS_URL = settings.REDIS_URL
     assert ratelimit.send_rate_limiter().rate == 14
+
+
+def test_the_envelope_smtp_carries_holds_the_bytes_of_the_full_copy(message, monkeypatch):
+    monkeypatch.setattr("mailinglist.tokens.time", SimpleNamespace(time=lambda: 1_800_000_000))
+    monkeypatch.setattr("mailinglist.emails.formatdate", lambda localtime: "Fri, 15 Jan 2027")
+    mailer = emails.ListMessageMailer(message)
+    assert mailer.shared_copy is not None
+
+    for row in message.subscribermessage_set.select_related("subscriber"):
+        assert mailer.envelope(row) == emails.envelope_of(mailer.build(row))
