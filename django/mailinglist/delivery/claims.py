@@ -74,6 +74,7 @@ class Claim:
                 "subscriber_id": subscriber_id,
                 "status": CLAIM.target,
                 "attempts": attempts,
+                "available_at": self.lease_until,
             },
             message=self.message,
             subscriber=subscriber,
@@ -107,16 +108,17 @@ def claim_batch(
     Of the rows whose lease ran out, those the journal lists as accepted by the
     server are recorded as sent instead of being handed out again.
     """
-    now = timezone.now()
-    claim = Claim(message, size, now, now + timedelta(seconds=lease_seconds))
     with transaction.atomic():
         # The update locks the message row until commit: claims of one message
         # make rows one after another, and a pause or cancel waits for them.
         noted = Message.objects.filter(pk=message.pk, status=MessageState.SENDING).update(
-            delivery_activity=now
+            delivery_activity=timezone.now()
         )
         if not noted:
             return []
+        # The lease starts once the lock is ours: other claims may have kept it a while.
+        now = timezone.now()
+        claim = Claim(message, size, now, now + timedelta(seconds=lease_seconds))
         claim_due = (
             _claim_due_in_one_statement
             if connection.vendor == "postgresql"

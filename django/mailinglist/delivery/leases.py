@@ -54,10 +54,14 @@ class LeaseKeeper:
         self._stopped.set()
         self._thread.join()
 
-    def hold(self, row_ids: list[uuid.UUID], claimed_at: float) -> None:
-        """Keep the lease of rows claimed at time.monotonic() claimed_at."""
-        self._held = frozenset(row_ids)
-        self._held_until = claimed_at + self._safe_seconds()
+    def hold(self, rows: list[SubscriberMessage]) -> None:
+        """Keep the lease of claimed rows, whose available_at says when it runs out."""
+        ends = [row.available_at for row in rows if row.available_at is not None]
+        lease_left = min(ends) - timezone.now()
+        self._held = frozenset(row.pk for row in rows)
+        self._held_until = (
+            time.monotonic() + lease_left.total_seconds() - self.lease_seconds * SAFETY_SHARE
+        )
 
     def let_go(self) -> None:
         self._held = frozenset()
@@ -65,9 +69,6 @@ class LeaseKeeper:
     def holds(self) -> bool:
         """Whether the rows held are still surely this worker's to send."""
         return time.monotonic() < self._held_until
-
-    def _safe_seconds(self) -> float:
-        return self.lease_seconds * (1 - SAFETY_SHARE)
 
     def _renew_until_stopped(self) -> None:
         try:
@@ -92,4 +93,4 @@ class LeaseKeeper:
             connection.close()
             return
         if self._held is held:
-            self._held_until = started + self._safe_seconds()
+            self._held_until = started + self.lease_seconds * (1 - SAFETY_SHARE)

@@ -64,11 +64,10 @@ def deliver(message: Message, deadline: float) -> float | None:
             while True:
                 if time.monotonic() >= deadline:
                     return 0
-                claimed_at = time.monotonic()
                 rows = claim_batch(message, settings.MAIL_APE_BATCH_SIZE, lease, journal)
                 if not rows:
                     break
-                keeper.hold([row.pk for row in rows], claimed_at)
+                keeper.hold(rows)
                 mailer = mailer or emails.ListMessageMailer(message)
                 _send_batch(
                     mailer,
