@@ -693,9 +693,13 @@ def print_kills(result, size, kills_asked, concurrency):
         f"    after the last kill: finished in {result['finished']:.1f} s, last copy at "
         f"{result['last_copy']:.1f} s; undisturbed, the {result['owed']:,} copies still owed "
         f"then take {result['owed_undisturbed']:.1f} s\n"
-        f"    recovery: the {result['held']:,} rows the killed workers held were all sent "
-        f"{result['recovered']:.1f} s after the last kill\n"
-        f"    duplicates: {result['duplicates']:,} ({result['duplicates'] / size:.1%}), "
+        + (
+            f"    recovery: the {result['held']:,} rows the killed workers held were all sent "
+            f"{result['recovered']:.1f} s after the last kill\n"
+            if result["held"]
+            else "    recovery not measured: the killed workers held no row at the last kill\n"
+        )
+        + f"    duplicates: {result['duplicates']:,} ({result['duplicates'] / size:.1%}), "
         f"{result['mixed_message_ids']} recipients with differing Message-IDs; "
         f"{per_process_per_kill:.2f} per worker process per kill "
         f"({result['duplicates']:,} ÷ ({kills} kills × {concurrency} processes))\n"
