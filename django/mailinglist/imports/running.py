@@ -295,6 +295,12 @@ def write_batch(subscriber_import: SubscriberImport, rows: Sequence[ImportRow]) 
     """Write one batch and move the job past it; False if another runner moved it first."""
     done_before = subscriber_import.rows_done
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The batch's commit need not wait for the disk: the job's position commits
+            # with its rows, so a commit that a crash loses takes both, and the job
+            # writes that batch again. Waiting took some 6 % of the import's time.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
         batch = Batch(subscriber_import, rows)
         batch.insert_new()
         Subscriber.objects.bulk_update(
