@@ -3,6 +3,21 @@
 from django.db import migrations, models
 
 
+# An import's COPY leaves each new subscriber's id to PostgreSQL, which makes a random
+# (version 4) UUID as uuid.uuid4() would, in a fraction of the time Python takes to make
+# and write one. The model's own default still gives every other new subscriber its id.
+def add_id_default(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "ALTER TABLE mailinglist_subscriber ALTER COLUMN id SET DEFAULT gen_random_uuid()"
+        )
+
+
+def drop_id_default(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE mailinglist_subscriber ALTER COLUMN id DROP DEFAULT")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -19,4 +34,5 @@ class Migration(migrations.Migration):
             model_name='subscriber',
             name='subscriber_list_email',
         ),
+        migrations.RunPython(add_id_default, drop_id_default),
     ]
