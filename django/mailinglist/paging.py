@@ -17,9 +17,10 @@ class QuickCountPaginator(Paginator):
     exact count up to a limit (lower for a search), an estimate above it (then exact is
     False), or takes a count the caller has already made as known_count, (count, exact).
 
-    A page of a queryset is found by its primary keys first, then its rows (a deferred
-    join): skipping half a million entries of an index that holds the keys costs a
-    fraction of skipping as many rows.
+    A later page of a queryset is found by its primary keys first, then its rows (a
+    deferred join): skipping half a million entries of an index that holds the keys
+    costs a fraction of skipping as many rows. The first page skips nothing, and is
+    quicker read straight.
     """
 
     def __init__(
@@ -56,7 +57,7 @@ class QuickCountPaginator(Paginator):
         return self._get_page(self.rows(bottom, top), number, self)
 
     def rows(self, bottom: int, top: int):
-        if not isinstance(self.object_list, QuerySet):
+        if not isinstance(self.object_list, QuerySet) or bottom == 0:
             return self.object_list[bottom:top]
         keys = self.object_list.values("pk")[bottom:top]
         return self.object_list.filter(pk__in=keys)
