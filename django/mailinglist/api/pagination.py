@@ -123,7 +123,8 @@ def subscribers_after(raw: str) -> tuple[str, uuid.UUID]:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         email, pk = data
         # PostgreSQL takes no NUL in a text, nor UTF-8 a lone surrogate, which JSON can hold.
-        if not isinstance(email, str) or len(email) > 254 or "\x00" in email:
+        longest = Subscriber._meta.get_field("email").max_length or 0
+        if not isinstance(email, str) or len(email) > longest or "\x00" in email:
             raise ValueError(email)
         email.encode()
         return email, uuid.UUID(pk)
