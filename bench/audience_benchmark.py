@@ -15,7 +15,8 @@ DEBUG off. It measures, in one run:
   COPY (SELECT … ORDER BY email) TO STDOUT of the same columns; the web
   process's peak RSS;
 - pages: the manage page and the API's subscriber list (first page, a middle
-  page, a search) for the --rows list and for a --small list: medians of 7
+  page by its number, the same middle page as its predecessor's rel="next" link
+  names it, a search) for the --rows list and for a --small list: medians of 7
   requests each, and the ratio (the goal is at most 2).
 """
 
@@ -247,6 +248,7 @@ def main():
         from django.db import connection
         from django.test import Client
 
+        from mailinglist.api.pagination import subscriber_cursor
         from mailinglist.models import MailingList, Subscriber
         from user.models import User
 
@@ -315,19 +317,28 @@ def main():
         )
 
         middle = max(1, stored // 100 // 2)
+        subscribers = "/mailinglist/api/v1/mailinglist/{pk}/subscribers"
+        # The cursors that the Link headers of the page before the middle one and of no
+        # page at all (the start of the list) would give.
+        ordered = Subscriber.objects.order_by("email", "pk")
+        middle_cursor = subscriber_cursor(ordered.filter(mailing_list=big)[(middle - 1) * 100 - 1])
+        start_cursor = subscriber_cursor(Subscriber(email="", pk=uuid.UUID(int=0)))
         pages = {
-            "manage page": "/mailinglist/{pk}/manage",
-            "manage search": "/mailinglist/{pk}/manage?q=er12",
-            "API list": "/mailinglist/api/v1/mailinglist/{pk}/subscribers",
-            "API middle page": "/mailinglist/api/v1/mailinglist/{pk}/subscribers?page="
-            + str(middle),
-            "API search": "/mailinglist/api/v1/mailinglist/{pk}/subscribers?search=er12",
+            "manage page": ("/mailinglist/{pk}/manage", None),
+            "manage search": ("/mailinglist/{pk}/manage?q=er12", None),
+            "API list": (subscribers, None),
+            "API middle page": (f"{subscribers}?page={middle}", f"{subscribers}?page=1"),
+            "API middle, next": (
+                f"{subscribers}?cursor={middle_cursor}",
+                f"{subscribers}?cursor={start_cursor}",
+            ),
+            "API search": (f"{subscribers}?search=er12", None),
         }
-        for label, path in pages.items():
+        for label, (path, small_path) in pages.items():
             headers = session if "API" not in label else auth
             big_seconds = median_seconds(server.url + path.format(pk=big.pk), headers)
-            small_path = path.replace(f"page={middle}", "page=1")
-            small_seconds = median_seconds(server.url + small_path.format(pk=small.pk), headers)
+            small_url = server.url + (small_path or path).format(pk=small.pk)
+            small_seconds = median_seconds(small_url, headers)
             print(
                 f"{label:<16} {stored:,} subscribers {big_seconds * 1000:7.1f} ms, "
                 f"{args.small} subscribers {small_seconds * 1000:7.1f} ms: "

@@ -183,7 +183,7 @@ class MailingList(models.Model):
         comparing the list's id as text keeps that index out of the plan. (SQLite
         stores the id in another form, and plans this well anyway.)
         """
-        found = Subscriber.objects.annotate(address=Lower("email")).filter(address__in=addresses)
+        found = Subscriber.objects.annotate(address=Lower("email")).filter(address_among(addresses))
         if connection.vendor != "postgresql":
             return found.filter(mailing_list=self)
         return found.annotate(list_id_text=Cast("mailing_list_id", models.TextField())).filter(
@@ -236,6 +236,28 @@ class MailingList(models.Model):
         for address, reason in Suppression.objects.reasons_for(self.owner_id, addresses).items():
             refused.setdefault(address, f"on your suppression list ({reason.label.lower()})")
         return refused
+
+
+@models.CharField.register_lookup
+class AnyOf(models.Lookup):
+    """text__any_of=[...] on PostgreSQL: equal to one of the list, sent as one array."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+def address_among(addresses):
+    """A filter of rows annotated with an address to those whose address is one of
+    addresses. On PostgreSQL they travel as one array: as a parameter each, an import
+    batch's five thousand took longer to put into the query than to look up."""
+    if connection.vendor == "postgresql":
+        return Q(address__any_of=list(addresses))
+    return Q(address__in=list(addresses))
 
 
 # Lists longer than this are counted from the planner's statistics on owner pages.
@@ -383,8 +405,9 @@ class Subscriber(models.Model):
             # Delivery rows are made for one slice of a list's subscriber ids at a time.
             models.Index(fields=["mailing_list", "id"], name="subscriber_list_order"),
             # The manage page and the API list a list's subscribers by address, and
-            # those of the few statuses through indexes of their own.
-            models.Index(fields=["mailing_list", "email"], name="subscriber_list_email"),
+            # those of the few statuses through indexes of their own. Holding the id,
+            # this one also finds a deep page's ids without reading the table.
+            models.Index(fields=["mailing_list", "email", "id"], name="subscriber_list_email_id"),
             models.Index(
                 fields=["mailing_list", "email"],
                 name="subscriber_unconfirmed",
@@ -920,7 +943,7 @@ class SuppressionQuerySet(models.QuerySet):
         return {
             address: SuppressionReason(reason)
             for address, reason in self.annotate(address=Lower("email"))
-            .filter(owner_id=owner_id, address__in=list(addresses))
+            .filter(address_among(addresses), owner_id=owner_id)
             .values_list("address", "reason")
         }
 

@@ -2,6 +2,8 @@
 not exist; the pages subscribers see are in public_views."""
 
 import copy
+import uuid
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -107,6 +109,50 @@ class DeleteMailingListView(OwnedMailingListMixin, DeleteView):
         return super().form_valid(form)
 
 
+@dataclass(frozen=True)
+class SubscriberRow:
+    """A subscriber on the manage page, with where each of its buttons posts ("" for an
+    action its status does not allow)."""
+
+    subscriber: Subscriber
+    url: str
+    remove_url: str
+    unsubscribe_url: str
+    resend_url: str
+
+
+def subscriber_rows(subscribers) -> list[SubscriberRow]:
+    """The page's rows. Each link is reversed once for the page and given each row's id:
+    reversing four links for each of fifty rows took longer than the page's queries."""
+    placeholder = str(uuid.UUID(int=0))
+    links = {
+        name: reverse(f"mailinglist:{name}", kwargs={"pk": placeholder})
+        for name in (
+            "subscriber_detail",
+            "remove_subscriber",
+            "unsubscribe_subscriber",
+            "resend_subscriber",
+        )
+    }
+    rows = []
+    for subscriber in subscribers:
+        pk = str(subscriber.pk)
+        url = {name: link.replace(placeholder, pk) for name, link in links.items()}
+        status = subscriber.status
+        rows.append(
+            SubscriberRow(
+                subscriber=subscriber,
+                url=url["subscriber_detail"],
+                remove_url=url["remove_subscriber"],
+                unsubscribe_url=""
+                if status in ("unsubscribed", "bounced")
+                else url["unsubscribe_subscriber"],
+                resend_url=url["resend_subscriber"] if status == "unconfirmed" else "",
+            )
+        )
+    return rows
+
+
 class MailingListDetailView(OwnedMailingListMixin, DetailView):
     """The list with its messages and its subscribers, searchable by address and status."""
 
@@ -118,7 +164,14 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
         query = SubscriberQueryForm(self.request.GET)
         search, status = query.search_and_status()
         found = mailing_list.subscriber_set.with_status(status).search(search)
-        subscribers = QuickCountPaginator(found.order_by("email", "pk"), PAGE_SIZE)
+        status_counts = mailing_list.status_counts()
+        subscribers = QuickCountPaginator(
+            found.order_by("email", "pk"),
+            PAGE_SIZE,
+            searched=bool(search),
+            known_count=None if search else status_counts[status or "total"],
+        )
+        subscriber_page = subscribers.get_page(self.request.GET.get("page"))
         return super().get_context_data(
             subscribe_link=self.request.build_absolute_uri(
                 reverse("mailinglist:subscribe", kwargs={"mailinglist_pk": mailing_list.pk})
@@ -129,8 +182,9 @@ class MailingListDetailView(OwnedMailingListMixin, DetailView):
             query_form=query,
             filtered=bool(search or status),
             query_string=query.query_string(),
-            subscriber_page=subscribers.get_page(self.request.GET.get("page")),
-            status_counts=mailing_list.status_counts(),
+            subscriber_page=subscriber_page,
+            subscriber_rows=subscriber_rows(subscriber_page),
+            status_counts=status_counts,
             add_form=kwargs.pop("add_form", None) or AddSubscriberForm(),
             list_messages=mailing_list.message_set.all()[:PAGE_SIZE],
             **kwargs,

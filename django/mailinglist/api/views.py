@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from mailinglist import queueing
+from mailinglist.api.pagination import SubscriberPagination
 from mailinglist.api.schema import MAX_BULK_SUBSCRIBERS
 from mailinglist.api.serializers import (
     Conflict,
@@ -124,6 +125,12 @@ class SubscriberListCreateView(MailingListChildrenMixin, generics.ListCreateAPIV
     """
 
     serializer_class = SubscriberSerializer
+    pagination_class = SubscriberPagination
+
+    @property
+    def searched(self):
+        """Whether the page is a search, which the pagination counts less far."""
+        return bool(self.request.query_params.get("search"))
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -1,12 +1,15 @@
 """Subscribers' names and custom fields, adding many at once, counting and finding them."""
 
+import base64
+
 import pytest
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
 from mailinglist.models import Subscriber
-from mailinglist.tests.api_helpers import api_client_for
+from mailinglist.paging import SEARCH_EXACT_COUNT_LIMIT
+from mailinglist.tests.api_helpers import api_client_for, link_relations
 from mailinglist.tests.factories import MailingListFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,3 +161,90 @@ def test_pages_carry_the_total_count_and_can_be_searched_and_filtered():
     assert gorillas["X-Total-Count"] == "3"
     assert [item["email"] for item in unconfirmed.json()] == ["michael@gorillas.example"]
     assert client.get(subscribers_of(mailing_list), {"status": "nope"}).status_code == 400
+
+
+def test_it_walks_a_whole_list_by_its_next_links_without_missing_or_repeating_anyone():
+    mailing_list = MailingListFactory()
+    addresses = ["ape@a.example", "Ape@b.example", "bonobo@a.example", "chimp@a.example"]
+    addresses += [f"gorilla{n}@a.example" for n in range(5)]
+    for address in addresses:
+        SubscriberFactory(mailing_list=mailing_list, email=address)
+    client = api_client_for(mailing_list.owner)
+
+    seen = []
+    response = client.get(subscribers_of(mailing_list), {"page_size": 2})
+    while True:
+        assert response.status_code == 200
+        assert response["X-Total-Count"] == str(len(addresses))
+        seen += [item["email"] for item in response.json()]
+        links = link_relations(response)
+        if "next" not in links:
+            break
+        assert "cursor=" in links["next"]
+        assert "page_size=2" in links["next"]
+        response = client.get(links["next"])
+
+    assert sorted(seen) == sorted(addresses)
+    assert len(seen) == len(addresses)
+    assert set(links) == {"first", "last"}
+
+
+def test_it_keeps_a_search_on_the_next_links_and_a_page_number_still_reaches_any_page():
+    mailing_list = MailingListFactory()
+    for n in range(7):
+        SubscriberFactory(mailing_list=mailing_list, email=f"gorilla{n}@apes.example")
+        SubscriberFactory(mailing_list=mailing_list, email=f"chimp{n}@apes.example")
+    client = api_client_for(mailing_list.owner)
+
+    first = client.get(subscribers_of(mailing_list), {"search": "GORILLA", "page_size": 3})
+    second = client.get(link_relations(first)["next"])
+    third_by_number = client.get(
+        subscribers_of(mailing_list), {"search": "gorilla", "page_size": 3, "page": 3}
+    )
+
+    assert [item["email"] for item in second.json()] == [
+        f"gorilla{n}@apes.example" for n in (3, 4, 5)
+    ]
+    assert [item["email"] for item in third_by_number.json()] == ["gorilla6@apes.example"]
+    assert second["X-Total-Count"] == "7"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "[1, 2]",
+        '["koko@example.com"]',
+        '["koko@example.com", "not a uuid"]',
+        '["ko\\u0000ko@example.com", "00000000-0000-0000-0000-000000000000"]',
+        '["\\ud800@example.com", "00000000-0000-0000-0000-000000000000"]',
+        '{"email": "koko@example.com"}',
+        "[" * 5000 + "]" * 5000,
+    ],
+)
+def test_a_cursor_no_link_gave_is_a_bad_request(data):
+    mailing_list = MailingListFactory()
+    client = api_client_for(mailing_list.owner)
+    cursors = ["not base64 at all!", base64.urlsafe_b64encode(data.encode()).decode()]
+
+    for cursor in cursors:
+        response = client.get(subscribers_of(mailing_list), {"cursor": cursor})
+
+        assert response.status_code == 400
+        assert "cursor" in response.json()
+
+
+def test_a_search_matching_more_than_a_thousand_says_its_count_is_an_estimate():
+    mailing_list = MailingListFactory()
+    Subscriber.objects.bulk_create(
+        Subscriber(mailing_list=mailing_list, email=f"gorilla{n}@apes.example", confirmed=True)
+        for n in range(SEARCH_EXACT_COUNT_LIMIT + 1)
+    )
+    client = api_client_for(mailing_list.owner)
+
+    everyone = client.get(subscribers_of(mailing_list))
+    gorillas = client.get(subscribers_of(mailing_list), {"search": "gorilla"})
+
+    assert everyone["X-Total-Count"] == str(SEARCH_EXACT_COUNT_LIMIT + 1)
+    assert "X-Total-Count-Estimated" not in everyone
+    assert int(gorillas["X-Total-Count"]) > SEARCH_EXACT_COUNT_LIMIT
+    assert gorillas["X-Total-Count-Estimated"] == "true"

@@ -209,3 +209,21 @@ def test_another_user_cannot_add_to_the_list(client, mailing_list):
 
     assert response.status_code == 404
     assert mailing_list.subscriber_set.count() == 4
+
+
+def test_each_row_offers_the_actions_its_status_allows_through_the_pages_one_form(
+    client, mailing_list
+):
+    page = manage(client, mailing_list, q="gorillas").content.decode()
+    koko, michael, ndume = (
+        mailing_list.subscriber_set.get(email__istartswith=name)
+        for name in ("koko", "michael", "ndume")
+    )
+
+    assert page.count('form="subscriber-action"') == 3 + 2 + 1
+    assert f'name="next" value="{mailing_list.get_absolute_url()}?q=gorillas"' in page
+    assert f'formaction="{action(michael, "resend")}"' in page
+    assert f'formaction="{action(koko, "resend")}"' not in page
+    assert f'formaction="{action(ndume, "unsubscribe")}"' not in page
+    assert f'formaction="{action(ndume, "remove")}"' in page
+    assert f'href="{reverse("mailinglist:subscriber_detail", kwargs={"pk": koko.pk})}"' in page
