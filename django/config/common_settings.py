@@ -154,15 +154,15 @@ EMAIL_TIMEOUT = 30
 MAIL_APE_CONFIRMATION_MAX_AGE = env_int("MAIL_APE_CONFIRMATION_MAX_AGE", 7 * 24 * 3600)
 
 # Delivery pipeline.
-MAIL_APE_BATCH_SIZE = env_int("MAIL_APE_BATCH_SIZE", 200)
+MAIL_APE_BATCH_SIZE = env_int("MAIL_APE_BATCH_SIZE", 500)
 # A live worker renews its rows' lease several times a lease (delivery/leases.py);
 # a dead one's rows are due again within a lease, and the sweep hands them on.
-MAIL_APE_DELIVERY_LEASE_SECONDS = env_int("MAIL_APE_DELIVERY_LEASE_SECONDS", 10)
+MAIL_APE_DELIVERY_LEASE_SECONDS = env_int("MAIL_APE_DELIVERY_LEASE_SECONDS", 6)
 MAIL_APE_DELIVERY_TASK_SECONDS = env_int("MAIL_APE_DELIVERY_TASK_SECONDS", 60)
 MAIL_APE_DELIVERY_PARALLELISM = env_int("MAIL_APE_DELIVERY_PARALLELISM", 4)
 MAIL_APE_MAX_ATTEMPTS = env_int("MAIL_APE_MAX_ATTEMPTS", 6)
 MAIL_APE_RETRY_BASE_SECONDS = env_int("MAIL_APE_RETRY_BASE_SECONDS", 60)
-MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 5)
+MAIL_APE_SWEEP_SECONDS = env_int("MAIL_APE_SWEEP_SECONDS", 2)
 # How often scheduled messages whose time has come are handed to delivery.
 MAIL_APE_SCHEDULER_SECONDS = env_int("MAIL_APE_SCHEDULER_SECONDS", 10)
 # How often work that waited in the outbox while the broker was down is handed over.
