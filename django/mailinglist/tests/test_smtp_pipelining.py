@@ -2,13 +2,14 @@
 and one command at a time when it does not: the same bytes arrive either way, and a
 refusal or a dropped connection costs only what it must."""
 
+import smtplib
 from types import SimpleNamespace
 
 import pytest
 
 from mailinglist import emails
 from mailinglist.delivery.claims import claim_batch
-from mailinglist.delivery.smtp import send_each
+from mailinglist.delivery.smtp import SmtpSession, send_each
 from mailinglist.models import Message
 from mailinglist.tests.factories import (
     MailingListFactory,
@@ -65,6 +66,14 @@ class DroppingSink(SmtpSink):
             server.transport.close()
             return "421 4.3.0 closing"
         return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_session_pipelines_only_when_the_server_offers_it():
+    with SmtpSink(pipelining=True) as offering, SmtpSink(pipelining=False) as not_offering:
+        for sink, pipelines in ((offering, True), (not_offering, False)):
+            client = smtplib.SMTP("127.0.0.1", sink.port)
+            assert SmtpSession(client).pipelining is pipelines
+            client.quit()
 
 
 def test_pipelined_copies_arrive_byte_for_byte_as_copies_sent_one_command_at_a_time(
